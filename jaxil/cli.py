@@ -1,0 +1,152 @@
+"""``jaxil`` command line: expert, collect, train, quickstart."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Literal
+
+import jax
+import numpy as np
+import tyro
+
+from jaxil import data, envs, experts, loop
+from jaxil import logging as jlog
+from jaxil.results import write_results
+
+RL_ALGOS = ("ppo", "sac")
+
+
+def expert(
+    env: str = "cartpole",
+    seeds: int = 8,
+    out: str = "experts/cartpole",
+    steps: int | None = None,
+    demo_episodes: int | None = None,
+    seed: int = 0,
+) -> dict:
+    """Train experts over vmapped seeds; save the best seed's policy and demos.
+
+    Args:
+        env: env name (see `jaxil.envs.names()`).
+        seeds: number of seeds trained in one vmapped program.
+        out: output directory: policy.{json,msgpack}, demos.{npz,json}, results.json.
+        steps: trainer iterations (default: the env's recipe).
+        demo_episodes: episodes of demonstrations to collect from the best seed.
+        seed: base PRNG seed.
+    """
+    rec = experts.recipe(env)
+    n = steps or rec.num_steps
+    per_step = experts.make_trainer(rec, envs.make(env)).env_steps_per_step
+    res = experts.train_experts(env, seeds, seed, steps, on_chunk=jlog.progress(f"expert {env}", n, per_step))
+    os.makedirs(out, exist_ok=True)
+    from jaxil.policy import save_policy
+
+    expert_return = float(res.returns[res.best_seed])
+    save_policy(out, res.spec, res.params, {"algo": res.recipe.algo, "seed": res.best_seed,
+                                            "expert_return": expert_return, "random_return": res.random_return})
+    demos, meta = experts.collect_expert_demos(env, res.spec, res.params, demo_episodes or res.recipe.demo_episodes,
+                                               jax.random.PRNGKey(seed + 1), expert_return, res.random_return,
+                                               source=f"jaxil expert {res.recipe.algo} seed {res.best_seed}")
+    data.save_demos(os.path.join(out, "demos.npz"), demos, meta)
+    norm = (res.returns - res.random_return) / (expert_return - res.random_return)
+    result = write_results(
+        out, algo=f"expert-{res.recipe.algo}", env=env, returns=res.returns, normalized_returns=norm,
+        env_steps=res.run.env_steps, wall_s=res.run.wall_s, config=res.recipe.config, hparams=res.recipe.hparams,
+        best_seed=res.best_seed, random_return=res.random_return, demo_returns=list(meta.returns),
+    )
+    jlog.write_run_outputs(out, f"{res.recipe.algo} expert", res.run.metrics, per_step)
+    jlog.print_score_table(f"expert {env}", {f"{res.recipe.algo} seeds": (res.returns, norm)})
+    return result
+
+
+def collect(policy: str, episodes: int = 50, out: str = "demos.npz", seed: int = 0) -> None:
+    """Collect demonstrations from a saved policy directory.
+
+    Args:
+        policy: directory written by `jaxil expert` (policy.json + policy.msgpack).
+        episodes: number of episodes to record.
+        out: path of the .npz to write (metadata goes to the .json beside it).
+        seed: PRNG seed.
+    """
+    from jaxil.policy import load_policy
+
+    spec, params, meta = load_policy(policy)
+    demos, dmeta = experts.collect_expert_demos(
+        spec.env.name, spec, params, episodes, jax.random.PRNGKey(seed), meta.get("expert_return"),
+        meta.get("random_return"), source=f"jaxil collect from {os.path.basename(os.path.abspath(policy))}",
+        env_options=dict(spec.env.options))
+    data.save_demos(out, demos, dmeta)
+    print(f"wrote {episodes} episodes ({demos.num_transitions} transitions), mean return "
+          f"{np.mean(dmeta.returns):.2f}, to {out}")
+
+
+def train(
+    algo: tyro.conf.Positional[Literal["ppo", "sac"]],
+    env: str = "cartpole",
+    demos: str | None = None,
+    num_trajectories: int | None = None,
+    seeds: int = 4,
+    steps: int | None = None,
+    out: str = "runs/train",
+    seed: int = 0,
+) -> dict:
+    """Train ALGO over vmapped seeds and write OUT/results.json.
+
+    Args:
+        algo: algorithm name.
+        env: env name.
+        demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum).
+        num_trajectories: use the first K trajectories of the demos.
+        seeds: number of seeds, run as one vmapped program.
+        steps: trainer iterations (default: the env's recipe).
+        out: output directory.
+        seed: base PRNG seed.
+    """
+    if demos is not None or num_trajectories is not None:
+        raise ValueError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories")
+    env_obj = envs.make(env)
+    rec = experts.recipe(env)
+    if rec.algo != algo:
+        module = experts.ALGOS[algo]
+        rec = experts.Recipe(algo, module.Config(), module.Hparams(), rec.num_steps, rec.chunk_steps)
+    if steps is not None:
+        rec = experts.with_steps(rec, steps)
+    trainer = experts.make_trainer(rec, env_obj)
+    k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
+    run = loop.run(trainer, jax.random.split(k_train, seeds), rec.hparams, rec.num_steps, chunk_steps=rec.chunk_steps,
+                   on_chunk=jlog.progress(f"{algo} {env}", rec.num_steps, trainer.env_steps_per_step))
+    returns = experts.evaluate_seeds(env_obj, trainer, run.state, k_eval).mean(1)
+    norm = experts.normalize(env, returns)
+    result = write_results(out, algo=algo, env=env, returns=returns, normalized_returns=norm,
+                           env_steps=run.env_steps, wall_s=run.wall_s, config=rec.config, hparams=rec.hparams)
+    jlog.write_run_outputs(out, f"{algo} {env}", run.metrics, trainer.env_steps_per_step)
+    jlog.print_score_table(f"{algo} on {env}", {algo: (returns, norm)})
+    return result
+
+
+def quickstart(out: str = "runs/quickstart", seeds: int = 4) -> None:
+    """The main job on an embedded default: cartpole, shipped expert and demos.
+
+    Trains PPO from scratch over vmapped seeds, scores every seed against the shipped
+    expert, prints a score table and writes results.json and a learning-curve plot.
+
+    Args:
+        out: output directory.
+        seeds: seeds per algorithm, vmapped.
+    """
+    from jaxil import quickstart as qs
+
+    qs.main(out, seeds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    tyro.extras.subcommand_cli_from_dict(
+        {"expert": expert, "collect": collect, "train": train, "quickstart": quickstart},
+        args=sys.argv[1:] if argv is None else argv,
+        prog="jaxil",
+    )
+
+
+if __name__ == "__main__":
+    main()

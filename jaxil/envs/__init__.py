@@ -1,0 +1,37 @@
+"""Environments: one protocol (:class:`Env`), adapters for gymnax and Brax, ``make``."""
+
+from __future__ import annotations
+
+import difflib
+
+from jaxil.envs.brax_env import BRAX_TASKS, BraxCore
+from jaxil.envs.core import CoreEnv, Env, EnvSpec, EnvState, EpisodeEnv
+from jaxil.envs.gymnax_env import GYMNAX_TASKS, GymnaxCore
+
+__all__ = ["Env", "EnvSpec", "EnvState", "EpisodeEnv", "CoreEnv", "make", "names", "spec_of"]
+
+
+def names() -> list[str]:
+    """All names :func:`make` accepts."""
+    return sorted([*GYMNAX_TASKS, *BRAX_TASKS])
+
+
+def make(name: str, max_episode_steps: int | None = None, **options) -> EpisodeEnv:
+    """Builds the named env wrapped in jaxil's time-limit / auto-reset wrapper.
+
+    Options go to the backend: gymnax ``EnvParams`` fields (e.g. ``g=12.0`` for
+    pendulum) or Brax arguments (``backend="generalized"``, ``episode_length``...).
+    """
+    if name in GYMNAX_TASKS:
+        core: CoreEnv = GymnaxCore(name, **options)
+    elif name in BRAX_TASKS:
+        core = BraxCore(name, **options)
+    else:
+        close = difflib.get_close_matches(str(name), names(), n=3)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown env {name!r}.{hint} Known envs: {', '.join(names())}")
+    return EpisodeEnv(core, max_episode_steps)
+
+
+def spec_of(name: str, **options) -> EnvSpec:
+    return make(name, **options).spec

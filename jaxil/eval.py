@@ -1,0 +1,51 @@
+"""Vmapped evaluation episodes and the normalised score."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxil.envs import Env
+
+ActFn = Callable[[object, jax.Array, jax.Array], jax.Array]
+
+
+def evaluate(env: Env, act: ActFn, params, key: jax.Array, num_episodes: int) -> jax.Array:
+    """Returns of the first episode of ``num_episodes`` parallel envs: ``[num_episodes]``.
+
+    Pure and jit-able; vmap it over params and keys to evaluate many seeds at once.
+    Every env runs ``max_episode_steps`` steps; rewards after its first episode ended
+    are masked, so the returned values are exact episode returns.
+    """
+    k_reset, k_act = jax.random.split(key)
+    state = jax.vmap(env.reset)(jax.random.split(k_reset, num_episodes))
+
+    def one_step(carry, k):
+        state, alive, ret = carry
+        action = act(params, state.obs, k)
+        state = jax.vmap(env.step)(state, action)
+        ret = ret + alive * state.reward
+        alive = alive * (1.0 - state.done)
+        return (state, alive, ret), None
+
+    carry = (state, jnp.ones(num_episodes), jnp.zeros(num_episodes))
+    keys = jax.random.split(k_act, env.spec.max_episode_steps)
+    (_, _, ret), _ = jax.lax.scan(one_step, carry, keys)
+    return ret
+
+
+def normalized_score(ret, random_return: float, expert_return: float):
+    """(R - R_random) / (R_expert - R_random): 0 for a random policy, 1 for the expert."""
+    if expert_return == random_return:
+        raise ValueError(f"expert and random returns are equal ({expert_return}); cannot normalise")
+    return (ret - random_return) / (expert_return - random_return)
+
+
+def random_act(spec) -> ActFn:
+    """Uniform random policy over the env's action space (used for R_random)."""
+    if spec.discrete:
+        return lambda params, obs, key: jax.random.randint(key, obs.shape[:-1], 0, spec.action_size)
+    low, high = jnp.asarray(spec.action_low), jnp.asarray(spec.action_high)
+    return lambda params, obs, key: jax.random.uniform(key, (*obs.shape[:-1], spec.action_size), minval=low, maxval=high)

@@ -1,0 +1,108 @@
+"""Host-side logging between chunks: progress, per-seed metric CSV, learning-curve plot."""
+
+from __future__ import annotations
+
+import csv
+import os
+from typing import Mapping
+
+import numpy as np
+
+
+def write_metrics_csv(path: str, metrics: Mapping[str, np.ndarray], env_steps_per_step: int) -> None:
+    """One row per (seed, step); ``metrics[name]`` has shape ``[seeds, steps]``."""
+    names = sorted(metrics)
+    seeds, steps = np.asarray(metrics[names[0]]).shape[:2]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["seed", "step", "env_steps", *names])
+        for s in range(seeds):
+            for t in range(steps):
+                w.writerow([s, t, (t + 1) * env_steps_per_step, *(float(metrics[n][s, t]) for n in names)])
+
+
+def smooth_nan(x: np.ndarray) -> np.ndarray:
+    """Carries the last finite value forward along the last axis (episodes that did
+    not end during a step report NaN)."""
+    x = np.array(x, dtype=np.float64)
+    for idx in np.ndindex(x.shape[:-1]):
+        row = x[idx]
+        last = np.nan
+        for t in range(row.shape[0]):
+            if np.isfinite(row[t]):
+                last = row[t]
+            else:
+                row[t] = last
+    return x
+
+
+def plot_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str = "") -> None:
+    """``curves[label] = (x [steps], y [seeds, steps])``: mean and 95% band across seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (x, y) in curves.items():
+        y = smooth_nan(y)
+        mean = np.nanmean(y, 0)
+        half = 1.96 * np.nanstd(y, 0) / np.sqrt(max(y.shape[0], 1))
+        ax.plot(x, mean, label=label)
+        ax.fill_between(x, mean - half, mean + half, alpha=0.25)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def progress(label: str, num_steps: int, env_steps_per_step: int):
+    """``on_chunk`` callback printing one line per chunk: steps, env steps/s, ETA,
+    and the latest episode return across seeds. It runs on the host between chunks,
+    so the compiled loop never pays for it."""
+    import time
+
+    start = time.perf_counter()
+
+    def on_chunk(done, state, metrics):
+        elapsed = time.perf_counter() - start
+        ret_s = ""
+        if "episode_return" in metrics:
+            last = smooth_nan(metrics["episode_return"])[:, -1]
+            if np.isfinite(last).any():
+                ret_s = f"  return mean {np.nanmean(last):9.2f} worst {np.nanmin(last):9.2f}"
+        rate = done * env_steps_per_step / max(elapsed, 1e-9)
+        eta = elapsed / done * (num_steps - done)
+        print(f"[{label}] {done:6d}/{num_steps}  {rate:9.0f} env-steps/s per seed  eta {eta:5.0f}s{ret_s}", flush=True)
+
+    return on_chunk
+
+
+def write_run_outputs(out: str, label: str, metrics: Mapping[str, np.ndarray], env_steps_per_step: int) -> None:
+    """metrics.csv and, where episode returns were logged, curve.png."""
+    os.makedirs(out, exist_ok=True)
+    write_metrics_csv(os.path.join(out, "metrics.csv"), metrics, env_steps_per_step)
+    if "episode_return" in metrics:
+        y = metrics["episode_return"]
+        x = np.arange(1, y.shape[1] + 1) * env_steps_per_step
+        plot_curves(os.path.join(out, "curve.png"), {label: (x, y)}, "episode return", label)
+
+
+def print_score_table(title: str, rows: Mapping[str, tuple[np.ndarray, np.ndarray | None]]) -> None:
+    """``rows[name] = (returns [seeds], normalized [seeds] or None)``: mean, worst, per seed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("run", "seeds", "return mean", "return worst", "normalized mean", "normalized worst"):
+        table.add_column(col, justify="right")
+    for name, (ret, norm) in rows.items():
+        ret = np.asarray(ret, dtype=float)
+        n = ["-", "-"] if norm is None else [f"{np.mean(norm):.3f}", f"{np.min(norm):.3f}"]
+        table.add_row(name, str(ret.size), f"{ret.mean():.2f}", f"{ret.min():.2f}", *n)
+    Console().print(table)

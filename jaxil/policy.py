@@ -1,0 +1,170 @@
+"""Policies as (static spec, params) pairs: acting, observation normalisation, save/load.
+
+Every algorithm that produces a policy produces a :class:`PolicySpec` and a params
+pytree ``{"actor": ..., "obs_norm": ObsNorm}``; everything downstream (evaluation,
+demo collection, DAgger's expert, saved experts) goes through :func:`make_act`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, NamedTuple
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxil import nets
+from jaxil.envs import EnvSpec
+
+
+class ObsNorm(NamedTuple):
+    """Running mean / variance of observations (parallel Welford update)."""
+
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array
+
+    @classmethod
+    def create(cls, size: int) -> "ObsNorm":
+        return cls(jnp.zeros(size, jnp.float32), jnp.ones(size, jnp.float32), jnp.asarray(1e-4, jnp.float32))
+
+    def update(self, batch: jax.Array) -> "ObsNorm":
+        """Folds in ``batch`` [..., size] (Chan et al.'s parallel algorithm)."""
+        batch = batch.reshape(-1, batch.shape[-1])
+        n = batch.shape[0]
+        b_mean, b_var = batch.mean(0), batch.var(0)
+        total = self.count + n
+        delta = b_mean - self.mean
+        mean = self.mean + delta * n / total
+        m2 = self.var * self.count + b_var * n + delta**2 * self.count * n / total
+        return ObsNorm(mean, m2 / total, total)
+
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        return jnp.clip((obs - self.mean) / jnp.sqrt(self.var + 1e-8), -10.0, 10.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySpec:
+    """Everything static needed to rebuild a policy from its params."""
+
+    env: EnvSpec
+    kind: str  # categorical | gaussian | tanh_gaussian
+    hidden: tuple[int, ...] = (64, 64)
+    act: str = "tanh"
+
+    @classmethod
+    def default_kind(cls, env: EnvSpec, continuous_kind: str = "gaussian") -> str:
+        return "categorical" if env.discrete else continuous_kind
+
+    @property
+    def actor(self) -> nets.Actor:
+        return nets.Actor(tuple(self.hidden), self.env.action_size, self.kind, self.act)
+
+    def init(self, key: jax.Array) -> dict:
+        actor = self.actor.init(key, jnp.zeros((self.env.obs_size,)))
+        return {"actor": actor, "obs_norm": ObsNorm.create(self.env.obs_size)}
+
+    def to_dict(self) -> dict:
+        return {"env": self.env.to_dict(), "kind": self.kind, "hidden": list(self.hidden), "act": self.act}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PolicySpec":
+        return cls(EnvSpec.from_dict(d["env"]), d["kind"], tuple(d["hidden"]), d["act"])
+
+
+def _bounds(spec: PolicySpec):
+    return jnp.asarray(spec.env.action_low, jnp.float32), jnp.asarray(spec.env.action_high, jnp.float32)
+
+
+def dist_params(spec: PolicySpec, params: dict, obs: jax.Array):
+    return spec.actor.apply(params["actor"], params["obs_norm"](obs))
+
+
+def sample(spec: PolicySpec, params: dict, obs: jax.Array, key: jax.Array):
+    """Samples an action and its log-probability. obs [..., obs_size]."""
+    out = dist_params(spec, params, obs)
+    if spec.kind == "categorical":
+        action = jax.random.categorical(key, out)
+        return action, nets.categorical_log_prob(out, action)
+    mean, log_std = out
+    if spec.kind == "gaussian":
+        action = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+        return action, nets.gaussian_log_prob(mean, log_std, action)
+    return nets.tanh_gaussian_sample(key, mean, log_std, *_bounds(spec))
+
+
+def log_prob(spec: PolicySpec, params: dict, obs: jax.Array, action: jax.Array):
+    """log pi(action | obs); for tanh_gaussian, of the squashed action."""
+    out = dist_params(spec, params, obs)
+    if spec.kind == "categorical":
+        return nets.categorical_log_prob(out, action)
+    mean, log_std = out
+    if spec.kind == "gaussian":
+        return nets.gaussian_log_prob(mean, log_std, action)
+    return nets.tanh_gaussian_log_prob(mean, log_std, action, *_bounds(spec))
+
+
+def mode(spec: PolicySpec, params: dict, obs: jax.Array):
+    """The deterministic action: argmax, mean clipped to bounds, or squashed mean."""
+    out = dist_params(spec, params, obs)
+    if spec.kind == "categorical":
+        return jnp.argmax(out, -1).astype(jnp.int32)
+    low, high = _bounds(spec)
+    if spec.kind == "gaussian":
+        return jnp.clip(out[0], low, high)
+    return low + (jnp.tanh(out[0]) + 1) * (high - low) / 2
+
+
+def make_act(spec: PolicySpec, deterministic: bool = True):
+    """``act(params, obs, key) -> action``, the policy-function shape jaxil passes around."""
+    if deterministic:
+        return lambda params, obs, key: mode(spec, params, obs)
+    return lambda params, obs, key: sample(spec, params, obs, key)[0]
+
+
+# ---- save / load -----------------------------------------------------------------
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_policy(directory: str, spec: PolicySpec, params: dict, extra: dict | None = None) -> None:
+    """Writes ``policy.msgpack`` (params) and ``policy.json`` (spec + ``extra``) atomically."""
+    os.makedirs(directory, exist_ok=True)
+    params = jax.tree.map(np.asarray, params)
+    _write_atomic(os.path.join(directory, "policy.msgpack"), flax.serialization.to_bytes(params))
+    meta = {"spec": spec.to_dict(), **(extra or {})}
+    _write_atomic(os.path.join(directory, "policy.json"), json.dumps(meta, indent=2).encode())
+
+
+def load_policy(directory: str) -> tuple[PolicySpec, dict, dict]:
+    """Returns ``(spec, params, metadata)`` saved by :func:`save_policy`."""
+    meta_path = os.path.join(directory, "policy.json")
+    blob_path = os.path.join(directory, "policy.msgpack")
+    for p in (meta_path, blob_path):
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"no saved policy at {directory!r}: missing {os.path.basename(p)}")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+        spec = PolicySpec.from_dict(meta["spec"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"corrupt policy metadata {meta_path!r}: {e}") from e
+    template = spec.init(jax.random.PRNGKey(0))
+    with open(blob_path, "rb") as f:
+        blob = f.read()
+    try:
+        params = flax.serialization.from_bytes(template, blob)
+    except Exception as e:  # msgpack raises several unrelated types on bad bytes
+        raise ValueError(f"corrupt policy params {blob_path!r}: {e}") from e
+    params = jax.tree.map(jnp.asarray, params)
+    return spec, params, meta

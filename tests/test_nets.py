@@ -1,0 +1,75 @@
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxil import envs, nets, policy as pol
+
+
+def test_categorical_log_prob_and_entropy_by_hand():
+    logits = jnp.array([[0.0, math.log(3.0)]])  # probabilities 1/4, 3/4
+    np.testing.assert_allclose(nets.categorical_log_prob(logits, jnp.array([1])), [math.log(0.75)], rtol=1e-6)
+    h = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    np.testing.assert_allclose(nets.categorical_entropy(logits), [h], rtol=1e-6)
+
+
+def test_gaussian_log_prob_by_hand():
+    mean, log_std, x = jnp.array([1.0, -1.0]), jnp.log(jnp.array([2.0, 0.5])), jnp.array([2.0, -1.0])
+    # N(2; 1, 2^2) * N(-1; -1, 0.5^2)
+    expect = (-0.5 * 0.25 - math.log(2.0) - 0.5 * math.log(2 * math.pi)) + (-math.log(0.5) - 0.5 * math.log(2 * math.pi))
+    np.testing.assert_allclose(nets.gaussian_log_prob(mean, log_std, x), expect, rtol=1e-6)
+    np.testing.assert_allclose(nets.gaussian_entropy(log_std), math.log(2.0) + math.log(0.5) + math.log(2 * math.pi * math.e), rtol=1e-6)
+
+
+def test_tanh_gaussian_density_integrates_to_one():
+    # The squashed density on [low, high] must integrate to 1 (change of variables).
+    low, high = jnp.array([-2.0]), jnp.array([2.0])
+    a = jnp.linspace(-2 + 1e-4, 2 - 1e-4, 200001)[:, None]
+    logp = nets.tanh_gaussian_log_prob(jnp.array([0.3]), jnp.array([-0.2]), a, low, high)
+    integral = np.trapezoid(np.exp(np.asarray(logp, np.float64)), np.asarray(a[:, 0], np.float64))
+    assert abs(integral - 1.0) < 2e-3
+
+
+def test_tanh_gaussian_sample_log_prob_consistent():
+    low, high = jnp.array([-1.0, 0.0]), jnp.array([1.0, 4.0])
+    mean, log_std = jnp.array([0.2, -0.5]), jnp.array([-1.0, 0.1])
+    a, logp = nets.tanh_gaussian_sample(jax.random.PRNGKey(0), mean, log_std, low, high)
+    assert np.all(a >= low) and np.all(a <= high)
+    np.testing.assert_allclose(logp, nets.tanh_gaussian_log_prob(mean, log_std, a, low, high), rtol=1e-3, atol=1e-3)
+
+
+def test_obs_norm_matches_numpy_float64():
+    rng = np.random.default_rng(0)
+    chunks = [rng.normal(3.0, 2.0, size=(n, 3)).astype(np.float32) for n in (5, 17, 40)]
+    stats = pol.ObsNorm.create(3)
+    for c in chunks:
+        stats = stats.update(jnp.asarray(c))
+    allx = np.concatenate(chunks).astype(np.float64)
+    # The prior (count 1e-4, mean 0, var 1) has negligible weight.
+    np.testing.assert_allclose(stats.mean, allx.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(stats.var, allx.var(0), rtol=1e-4)
+
+
+@pytest.mark.parametrize("name,kind", [("cartpole", "categorical"), ("pendulum", "gaussian"), ("pendulum", "tanh_gaussian")])
+def test_policy_save_load_round_trip(tmp_path, name, kind):
+    spec = pol.PolicySpec(envs.make(name).spec, kind, (8, 8))
+    params = spec.init(jax.random.PRNGKey(1))
+    params["obs_norm"] = params["obs_norm"].update(jnp.ones((4, spec.env.obs_size)))
+    pol.save_policy(str(tmp_path), spec, params, {"note": "x"})
+    spec2, params2, meta = pol.load_policy(str(tmp_path))
+    assert spec2 == spec and meta["note"] == "x"
+    jax.tree.map(np.testing.assert_array_equal, params, params2)
+    obs = jnp.ones((2, spec.env.obs_size))
+    np.testing.assert_array_equal(pol.mode(spec, params, obs), pol.mode(spec2, params2, obs))
+
+
+def test_policy_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing policy.json"):
+        pol.load_policy(str(tmp_path))
+    spec = pol.PolicySpec(envs.make("cartpole").spec, "categorical", (8,))
+    pol.save_policy(str(tmp_path), spec, spec.init(jax.random.PRNGKey(0)))
+    (tmp_path / "policy.msgpack").write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="corrupt policy params"):
+        pol.load_policy(str(tmp_path))
