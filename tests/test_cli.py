@@ -1,0 +1,39 @@
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from jaxil import cli, data, envs, policy as pol
+
+KEYS = {"algo", "env", "num_seeds", "return", "normalized_return", "env_steps", "wall_s", "config", "hparams", "versions"}
+
+
+def test_train_ppo_writes_results(tmp_path):
+    out = str(tmp_path / "run")
+    cli.main(["train", "ppo", "--env", "cartpole", "--seeds", "2", "--steps", "4", "--out", out])
+    with open(os.path.join(out, "results.json")) as f:
+        res = json.load(f)
+    assert KEYS <= set(res)
+    assert res["algo"] == "ppo" and res["env"] == "cartpole" and res["num_seeds"] == 2
+    assert len(res["return"]) == 2 and res["env_steps"] == 4 * 512
+    assert res["versions"]["jax"] == jax.__version__
+    assert os.path.exists(os.path.join(out, "metrics.csv")) and os.path.exists(os.path.join(out, "curve.png"))
+
+
+def test_train_unknown_env_is_clear():
+    with pytest.raises(ValueError, match="unknown env 'cartpol'"):
+        cli.main(["train", "ppo", "--env", "cartpol", "--steps", "1"])
+
+
+def test_collect_from_saved_policy(tmp_path):
+    env = envs.make("cartpole")
+    spec = pol.PolicySpec(env.spec, "categorical", (8,))
+    pol.save_policy(str(tmp_path / "p"), spec, spec.init(jax.random.PRNGKey(0)), {"expert_return": 500.0,
+                                                                                   "random_return": 20.0})
+    out = str(tmp_path / "d.npz")
+    cli.main(["collect", "--policy", str(tmp_path / "p"), "--episodes", "3", "--out", out])
+    demos, meta = data.load_demos(out, env)
+    assert len(meta.returns) == 3 and meta.expert_return == 500.0
+    np.testing.assert_allclose(data.episode_returns(demos), meta.returns)
