@@ -6,6 +6,16 @@ Every algorithm is a pure ``make_train(config, env) -> Trainer`` whose ``init`` 
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# XLA's multi-threaded Eigen pool on CPU can wedge forever while materialising the
+# results of large vmapped programs (seen here on 2-core machines; also reported
+# upstream). Single-threaded Eigen avoids it at a small cost on CPU and changes
+# nothing on GPU/TPU. It must be set before the first computation; set
+# JAXIL_KEEP_XLA_FLAGS=1 to leave XLA_FLAGS untouched.
+if not _os.environ.get("JAXIL_KEEP_XLA_FLAGS") and "xla_cpu_multi_thread_eigen" not in _os.environ.get("XLA_FLAGS", ""):
+    _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+
 from jaxil import envs, eval, loop, nets, policy, rl  # noqa: E402
 from jaxil.envs import Env, EnvSpec, EnvState, make  # noqa: E402
 from jaxil.eval import evaluate, normalized_score  # noqa: E402

@@ -10,11 +10,10 @@ import jax
 import numpy as np
 import tyro
 
-from jaxil import data, envs, experts, loop
+from jaxil import data, envs, experts, runs
 from jaxil import logging as jlog
 from jaxil.results import write_results
 
-RL_ALGOS = ("ppo", "sac")
 
 
 def expert(
@@ -82,7 +81,7 @@ def collect(policy: str, episodes: int = 50, out: str = "demos.npz", seed: int =
 
 
 def train(
-    algo: tyro.conf.Positional[Literal["ppo", "sac"]],
+    algo: tyro.conf.Positional[Literal["ppo", "sac", "bc"]],
     env: str = "cartpole",
     demos: str | None = None,
     num_trajectories: int | None = None,
@@ -99,30 +98,13 @@ def train(
         demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum).
         num_trajectories: use the first K trajectories of the demos.
         seeds: number of seeds, run as one vmapped program.
-        steps: trainer iterations (default: the env's recipe).
+        steps: trainer iterations (default: the algorithm's or env recipe's).
         out: output directory.
         seed: base PRNG seed.
     """
-    if demos is not None or num_trajectories is not None:
-        raise ValueError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories")
-    env_obj = envs.make(env)
-    rec = experts.recipe(env)
-    if rec.algo != algo:
-        module = experts.ALGOS[algo]
-        rec = experts.Recipe(algo, module.Config(), module.Hparams(), rec.num_steps, rec.chunk_steps)
-    if steps is not None:
-        rec = experts.with_steps(rec, steps)
-    trainer = experts.make_trainer(rec, env_obj)
-    k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
-    run = loop.run(trainer, jax.random.split(k_train, seeds), rec.hparams, rec.num_steps, chunk_steps=rec.chunk_steps,
-                   on_chunk=jlog.progress(f"{algo} {env}", rec.num_steps, trainer.env_steps_per_step))
-    returns = experts.evaluate_seeds(env_obj, trainer, run.state, k_eval).mean(1)
-    norm = experts.normalize(env, returns)
-    result = write_results(out, algo=algo, env=env, returns=returns, normalized_returns=norm,
-                           env_steps=run.env_steps, wall_s=run.wall_s, config=rec.config, hparams=rec.hparams)
-    jlog.write_run_outputs(out, f"{algo} {env}", run.metrics, trainer.env_steps_per_step)
-    jlog.print_score_table(f"{algo} on {env}", {algo: (returns, norm)})
-    return result
+    job = runs.train_job(algo, env, out, seeds, steps, seed, demos, num_trajectories)
+    jlog.print_score_table(f"{algo} on {env}", {algo: (job.returns, job.normalized)})
+    return job.result
 
 
 def quickstart(out: str = "runs/quickstart", seeds: int = 4) -> None:

@@ -76,9 +76,12 @@ def progress(label: str, num_steps: int, env_steps_per_step: int):
             last = smooth_nan(metrics["episode_return"])[:, -1]
             if np.isfinite(last).any():
                 ret_s = f"  return mean {np.nanmean(last):9.2f} worst {np.nanmin(last):9.2f}"
-        rate = done * env_steps_per_step / max(elapsed, 1e-9)
+        if env_steps_per_step:
+            rate = f"{done * env_steps_per_step / max(elapsed, 1e-9):9.0f} env-steps/s per seed"
+        else:  # offline: no env steps, report trainer steps
+            rate = f"{done / max(elapsed, 1e-9):9.1f} steps/s"
         eta = elapsed / done * (num_steps - done)
-        print(f"[{label}] {done:6d}/{num_steps}  {rate:9.0f} env-steps/s per seed  eta {eta:5.0f}s{ret_s}", flush=True)
+        print(f"[{label}] {done:6d}/{num_steps}  {rate}  eta {eta:5.0f}s{ret_s}", flush=True)
 
     return on_chunk
 

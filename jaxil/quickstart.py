@@ -1,56 +1,67 @@
 """``jaxil quickstart``: the main job on an embedded default, in minutes on a CPU.
 
-Uses the expert and demonstrations shipped for cartpole: evaluates the expert,
-runs every available algorithm over vmapped seeds, prints a normalised score table
-and writes ``results.json`` per algorithm plus one learning-curve plot.
+With the expert and demonstrations shipped for cartpole it runs, each over vmapped
+seeds: PPO from scratch on the env reward, and every imitation algorithm at 1, 4
+and 10 expert trajectories. It prints one normalised score table and writes
+``results.json`` per run plus ``quickstart.png`` (learning curve and scores).
 """
 
 from __future__ import annotations
 
 import os
 
-import jax
 import numpy as np
 
-from jaxil import envs, experts, loop
+from jaxil import algos, experts, runs
 from jaxil import logging as jlog
-from jaxil.results import write_results
 
 ENV = "cartpole"
 PPO_STEPS = 240  # 123k env steps per seed: enough to see learning, seconds on a CPU
-
-
-def _ppo_from_scratch(out: str, seeds: int, key) -> tuple[np.ndarray, dict]:
-    env = envs.make(ENV)
-    rec = experts.with_steps(experts.recipe(ENV), PPO_STEPS)
-    trainer = experts.make_trainer(rec, env)
-    k_train, k_eval = jax.random.split(key)
-    run = loop.run(trainer, jax.random.split(k_train, seeds), rec.hparams, rec.num_steps, chunk_steps=rec.chunk_steps,
-                   on_chunk=jlog.progress("ppo", rec.num_steps, trainer.env_steps_per_step))
-    returns = experts.evaluate_seeds(env, trainer, run.state, k_eval).mean(1)
-    norm = experts.normalize(ENV, returns)
-    write_results(os.path.join(out, "ppo"), algo="ppo", env=ENV, returns=returns, normalized_returns=norm,
-                  env_steps=run.env_steps, wall_s=run.wall_s, config=rec.config, hparams=rec.hparams)
-    curve = run.metrics["episode_return"]
-    x = np.arange(1, curve.shape[1] + 1) * trainer.env_steps_per_step
-    return returns, {"PPO from scratch (env reward)": (x, curve)}
+TRAJECTORIES = (1, 4, 10)
 
 
 def main(out: str = "runs/quickstart", seeds: int = 4) -> dict:
-    os.makedirs(out, exist_ok=True)
     ref = experts.reference_returns(ENV)
     if ref is None:
         raise FileNotFoundError(f"the shipped {ENV} expert is missing from {experts.shipped_dir(ENV)}")
-    random_return, expert_return = ref
-    print(f"shipped {ENV} expert: return {expert_return:.1f} (random policy {random_return:.1f})")
-    rows: dict = {}
-    curves: dict = {}
-    key = jax.random.PRNGKey(0)
-    returns, c = _ppo_from_scratch(out, seeds, key)
-    rows["ppo (env reward)"] = (returns, experts.normalize(ENV, returns))
-    curves.update(c)
-    jlog.print_score_table(f"jaxil quickstart: {ENV}, {seeds} seeds each (normalized: 0 random, 1 expert)", rows)
-    plot = os.path.join(out, "curves.png")
-    jlog.plot_curves(plot, curves, "episode return", f"{ENV}: mean and 95% band over {seeds} seeds")
-    print(f"wrote {plot} and results.json per algorithm under {out}")
+    print(f"shipped {ENV} expert: return {ref[1]:.1f} (uniform random policy {ref[0]:.1f})")
+    jobs = {"ppo (env reward)": runs.train_job("ppo", ENV, os.path.join(out, "ppo"), seeds, PPO_STEPS)}
+    for algo in sorted(algos.ALGOS):
+        for k in TRAJECTORIES:
+            jobs[f"{algo}, {k} traj"] = runs.train_job(algo, ENV, os.path.join(out, f"{algo}-{k}traj"), seeds,
+                                                       demos=ENV, num_trajectories=k, label=f"{algo} {k} traj")
+    rows = {name: (job.returns, job.normalized) for name, job in jobs.items()}
+    jlog.print_score_table(f"jaxil quickstart: {ENV}, {seeds} seeds per row (normalized: 0 random, 1 expert)", rows)
+    plot = os.path.join(out, "quickstart.png")
+    _plot(plot, jobs["ppo (env reward)"], {n: j for n, j in jobs.items() if j.normalized is not None}, seeds)
+    print(f"wrote {plot} and results.json per run under {out}/")
     return rows
+
+
+def _plot(path: str, ppo_job: runs.Job, scored: dict, seeds: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    y = jlog.smooth_nan(ppo_job.run.metrics["episode_return"])
+    x = np.arange(1, y.shape[1] + 1) * ppo_job.env_steps_per_step
+    mean, half = y.mean(0), 1.96 * y.std(0) / np.sqrt(y.shape[0])
+    left.plot(x, mean)
+    left.fill_between(x, mean - half, mean + half, alpha=0.25)
+    left.set(xlabel="env steps", ylabel="episode return", title=f"PPO from scratch, {seeds} seeds (95% band)")
+    names = list(scored)
+    means = [float(np.mean(scored[n].normalized)) for n in names]
+    worst = [float(np.min(scored[n].normalized)) for n in names]
+    pos = np.arange(len(names))
+    right.bar(pos, means, label="mean over seeds")
+    right.scatter(pos, worst, color="k", zorder=3, label="worst seed")
+    right.axhline(1.0, ls="--", c="gray")
+    right.set_xticks(pos, names, rotation=30, ha="right")
+    right.set(ylabel="normalized return", title=f"{ENV}: final scores")
+    right.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+import os
+
 from jaxil import cli, experts
 
 EPISODES = {"cartpole": 20, "pendulum": 20}
@@ -22,7 +24,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=8)
     args = p.parse_args()
     for env in args.envs.split(","):
-        cli.expert(env=env, seeds=args.seeds, out=experts.shipped_dir(env), demo_episodes=EPISODES.get(env, 20))
+        out = experts.shipped_dir(env)
+        cli.expert(env=env, seeds=args.seeds, out=out, demo_episodes=EPISODES.get(env, 20))
+        os.remove(os.path.join(out, "metrics.csv"))  # per-step history: too large to ship
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def save_demos(path: str, demos: Demos, meta: DemosMeta) -> str:
     if not np.all(demos.mask == 1.0):
         arrays["mask"] = np.asarray(demos.mask)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez_compressed(buf, **arrays)
     os.makedirs(os.path.dirname(os.path.abspath(npz)), exist_ok=True)
     _write_atomic(npz, buf.getvalue())
     _write_atomic(js, json.dumps(meta.to_dict(), indent=2).encode())

@@ -1,0 +1,87 @@
+"""One training job over vmapped seeds: build, run, evaluate, score, write outputs.
+
+Shared by ``jaxil train`` and ``jaxil quickstart`` so both write the same files.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from jaxil import algos, data, envs, experts, loop
+from jaxil import logging as jlog
+from jaxil.results import write_results
+
+
+class Job(NamedTuple):
+    algo: str
+    returns: np.ndarray  # [seeds]
+    normalized: np.ndarray | None  # [seeds]
+    run: loop.RunResult
+    env_steps_per_step: int
+    result: dict
+
+
+def algo_names() -> list[str]:
+    return sorted([*experts.ALGOS, *algos.ALGOS])
+
+
+def load_task_demos(demos: str, env, num_trajectories: int | None):
+    """Loads demos by path or shipped name, checks them against ``env``, keeps K trajectories."""
+    d, meta = data.load_demos(experts.resolve_demos(demos), env)
+    if num_trajectories is not None:
+        d = data.to_jax(data.select_trajectories(d, num_trajectories))
+        meta = meta.__class__(**{**meta.__dict__, "returns": meta.returns[:num_trajectories]})
+    return d, meta
+
+
+def _setup(algo: str, env, steps: int | None):
+    if algo in experts.ALGOS:
+        rec = experts.recipe(env.spec.name)
+        if rec.algo != algo:
+            module = experts.ALGOS[algo]
+            rec = experts.Recipe(algo, module.Config(), module.Hparams(), rec.num_steps, rec.chunk_steps)
+        rec = experts.with_steps(rec, steps) if steps is not None else rec
+        return experts.make_trainer(rec, env), rec.config, rec.hparams, rec.num_steps, rec.chunk_steps
+    if algo in algos.ALGOS:
+        module = algos.ALGOS[algo]
+        config, hparams = module.Config(), module.Hparams()
+        n = steps or algos.DEFAULT_STEPS[algo]
+        return module.make_train(config, env), config, hparams, n, n
+    raise ValueError(f"unknown algorithm {algo!r}; known: {algo_names()}")
+
+
+def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | None = None, seed: int = 0,
+              demos: str | None = None, num_trajectories: int | None = None, label: str | None = None,
+              config: Any = None, hparams: Any = None) -> Job:
+    """Trains ``seeds`` runs of ``algo`` in one vmapped program and writes ``out/results.json``."""
+    env = envs.make(env_name)
+    trainer, cfg, hp, n, chunk = _setup(algo, env, steps)
+    if config is not None:
+        cfg, trainer = config, (experts.ALGOS.get(algo) or algos.ALGOS[algo]).make_train(config, env)
+    hp = hparams if hparams is not None else hp
+    demo_arrays, meta, refs = None, None, experts.reference_returns(env_name)
+    if algo in algos.ALGOS:
+        if demos is None:
+            raise ValueError(f"{algo} learns from demonstrations: give --demos PATH or a shipped name "
+                             f"({', '.join(experts.SHIPPED)})")
+        demo_arrays, meta = load_task_demos(demos, env, num_trajectories)
+        if meta.expert_return is not None and meta.random_return is not None:
+            refs = (meta.random_return, meta.expert_return)
+    elif demos is not None or num_trajectories is not None:
+        raise ValueError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories")
+    label = label or f"{algo} {env_name}"
+    k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
+    run = loop.run(trainer, jax.random.split(k_train, seeds), hp, n, demos=demo_arrays, chunk_steps=chunk,
+                   on_chunk=jlog.progress(label, n, trainer.env_steps_per_step))
+    returns = experts.evaluate_seeds(env, trainer, run.state, k_eval).mean(1)
+    norm = None if refs is None else (returns - refs[0]) / (refs[1] - refs[0])
+    extra = {} if meta is None else {"demos": demos, "num_trajectories": len(meta.returns),
+                                     "demo_transitions": int(np.asarray(demo_arrays.mask).sum())}
+    result = write_results(out, algo=algo, env=env_name, returns=returns, normalized_returns=norm,
+                           env_steps=run.env_steps, wall_s=run.wall_s, config=cfg, hparams=hp, **extra)
+    jlog.write_run_outputs(out, label, run.metrics, max(trainer.env_steps_per_step, 1))
+    return Job(algo, returns, norm, run, trainer.env_steps_per_step, result)
