@@ -54,7 +54,7 @@ def compile_chunk(trainer: Trainer, chunk_steps: int):
 
         return jax.lax.scan(body, state, None, length=chunk_steps)
 
-    return jax.jit(jax.vmap(chunk, in_axes=(0, None, 0)), donate_argnums=0)
+    return jax.jit(jax.vmap(chunk, in_axes=(0, None, 0)))
 
 
 class RunResult(NamedTuple):

@@ -1,22 +1,25 @@
 """Demonstrations: the ``Demos`` pytree, collection, slicing, validated save/load."""
 
-from jaxil.data.dataset import (
+from jaxil.data.demos import (
     DemosError,
     DemosMeta,
+    check_env,
     collect,
     episode_returns,
     make_demos,
+    num_episodes,
     pad,
     select_trajectories,
     subsample,
-    summary,
     to_jax,
     to_numpy,
+    validate,
 )
-from jaxil.data.files import check_env, load_demos, save_demos, validate
+from jaxil.data.io import demos_paths, load_demos, save_demos
 from jaxil.types import Demos
 
 __all__ = [
-    "Demos", "DemosError", "DemosMeta", "check_env", "collect", "episode_returns", "load_demos", "make_demos",
-    "pad", "save_demos", "select_trajectories", "subsample", "summary", "to_jax", "to_numpy", "validate",
+    "Demos", "DemosError", "DemosMeta", "check_env", "collect", "demos_paths", "episode_returns", "load_demos",
+    "make_demos", "num_episodes", "pad", "save_demos", "select_trajectories", "subsample", "to_jax", "to_numpy",
+    "validate",
 ]
