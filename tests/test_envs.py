@@ -118,3 +118,20 @@ def test_brax_adapter_steps(name):
 def test_brax_bad_backend():
     with pytest.raises(ValueError, match="unknown Brax backend 'warp'"):
         envs.make("hopper", backend="warp")
+
+
+def test_cached_reset_restarts_from_the_first_initial_state():
+    env = envs.make("cartpole", reset="cached")
+    state = env.reset(jax.random.PRNGKey(0))
+    first_obs = state.obs
+    step = jax.jit(env.step)
+    for _ in range(60):
+        state = step(state, jnp.int32(1))
+        if bool(state.done):
+            break
+    assert bool(state.done)
+    np.testing.assert_array_equal(state.obs, first_obs)
+    fresh = envs.make("cartpole")
+    assert fresh.reset_mode == "fresh" and envs.make("inverted_pendulum").reset_mode == "cached"
+    with pytest.raises(ValueError, match="reset must be"):
+        envs.make("cartpole", reset="sometimes")

@@ -16,10 +16,11 @@ def names() -> list[str]:
     return sorted([*GYMNAX_TASKS, *BRAX_TASKS])
 
 
-def make(name: str, max_episode_steps: int | None = None, **options) -> EpisodeEnv:
+def make(name: str, max_episode_steps: int | None = None, reset: str = "auto", **options) -> EpisodeEnv:
     """Builds the named env wrapped in jaxil's time-limit / auto-reset wrapper.
 
-    Options go to the backend: gymnax ``EnvParams`` fields (e.g. ``g=12.0`` for
+    ``reset`` picks fresh or cached initial states at auto-reset (see
+    :class:`EpisodeEnv`). Options go to the backend: gymnax ``EnvParams`` fields (e.g. ``g=12.0`` for
     pendulum) or Brax arguments (``backend="generalized"``, ``episode_length``...).
     """
     if name in GYMNAX_TASKS:
@@ -30,7 +31,7 @@ def make(name: str, max_episode_steps: int | None = None, **options) -> EpisodeE
         close = difflib.get_close_matches(str(name), names(), n=3)
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"unknown env {name!r}.{hint} Known envs: {', '.join(names())}")
-    return EpisodeEnv(core, max_episode_steps)
+    return EpisodeEnv(core, max_episode_steps, reset)
 
 
 def spec_of(name: str, **options) -> EnvSpec:

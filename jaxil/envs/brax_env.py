@@ -16,6 +16,8 @@ DEFAULT_BRAX_BACKEND = "positional"
 class BraxCore:
     """Adapter over ``brax.envs.get_environment``; extra options go to the Brax env."""
 
+    expensive_reset = True  # EpisodeEnv caches initial states by default (see its docstring)
+
     def __init__(self, name: str, backend: str = DEFAULT_BRAX_BACKEND, episode_length: int = 1000, **kwargs):
         if backend not in BRAX_BACKENDS:
             raise ValueError(f"unknown Brax backend {backend!r} for env {name!r}; choose one of {BRAX_BACKENDS}")

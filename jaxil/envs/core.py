@@ -80,6 +80,8 @@ class EnvState(NamedTuple):
     """Return of the current episode so far; after a step that ended an episode,
     the completed episode's return (the next step starts counting from zero)."""
     key: jax.Array
+    first: Any = None
+    """``(core, obs)`` of the episode's initial state when resets are cached, else None."""
 
     @property
     def done(self) -> jax.Array:
@@ -122,7 +124,17 @@ class EpisodeEnv:
     the form r(s, a, s') (AIRL, ValueDICE) see the state the step really reached.
     """
 
-    def __init__(self, core: CoreEnv, max_episode_steps: int | None = None):
+    def __init__(self, core: CoreEnv, max_episode_steps: int | None = None, reset: str = "auto"):
+        """``reset``: ``fresh`` draws a new initial state at every auto-reset;
+        ``cached`` restarts each env from the initial state it drew at ``reset``
+        (what Brax's own AutoResetWrapper does: a fresh Brax reset costs about half
+        a physics step, computed every step under vmap); ``auto`` caches only for
+        cores that declare ``expensive_reset = True``."""
+        if reset not in ("auto", "fresh", "cached"):
+            raise ValueError(f"reset must be 'auto', 'fresh' or 'cached', got {reset!r}")
+        if reset == "auto":
+            reset = "cached" if getattr(core, "expensive_reset", False) else "fresh"
+        self.reset_mode = reset
         self.core = core
         spec = core.spec
         if max_episode_steps is not None:
@@ -154,6 +166,7 @@ class EpisodeEnv:
             episode_step=jnp.zeros((), jnp.int32),
             episode_return=zero,
             key=key,
+            first=(core, obs) if self.reset_mode == "cached" else None,
         )
 
     def step(self, state: EnvState, action: jax.Array) -> EnvState:
@@ -175,7 +188,10 @@ class EpisodeEnv:
             episode_step >= self.spec.max_episode_steps, jnp.logical_not(terminated)
         )
         done = jnp.logical_or(terminated, truncated)
-        reset_core, reset_obs = self.core.core_reset(k_reset)
+        if self.reset_mode == "cached":
+            reset_core, reset_obs = state.first
+        else:
+            reset_core, reset_obs = self.core.core_reset(k_reset)
         return EnvState(
             core=_select(done, reset_core, core),
             obs=jnp.where(done, reset_obs, next_obs),
@@ -186,4 +202,5 @@ class EpisodeEnv:
             episode_step=episode_step,
             episode_return=episode_return + reward,
             key=key,
+            first=state.first,
         )
