@@ -10,7 +10,9 @@ side (interleaved repetitions, median):
   own auto-resetting ``env.step`` (its time limit included), or the Brax env under
   Brax's ``EpisodeWrapper`` + ``AutoResetWrapper`` (what Brax's trainers run).
 - ``jaxil``: the same rollout through ``jaxil.envs.make`` (time limit, auto-reset
-  that keeps the true final observation, terminated/truncated split, episode stats).
+  that keeps the true final observation, terminated/truncated split, episode stats),
+  with the env's default auto-reset mode (fresh initial states for gymnax, cached
+  ones for Brax; recorded per row as ``jaxil_reset_mode``).
 - ``ppo``:   one full PPO iteration (``jaxil.rl.ppo.make_train`` with the default
   config but ``num_envs = batch`` and ``num_steps`` = the rollout length: rollout +
   GAE + 4 epochs x 4 minibatches), counted in env steps/s.
@@ -22,9 +24,16 @@ timed. Every mode gets the same policy parameters, and continuous actions are
 clipped to the action bounds in ``bare`` as jaxil does, so both see the same
 dynamics.
 
+Diagnostic modes, only run when named in ``--modes``: ``jaxil_fresh`` and
+``jaxil_cached`` force jaxil's auto-reset mode (``make(name, reset=...)``), which
+shows what drawing a fresh initial state at every step costs under ``vmap``.
+
+``--quick`` (64-step rollouts, 5 repetitions) stops Brax envs at 64 parallel envs:
+on a small CPU each Brax batch size costs about half a minute of compilation.
+
 Ratios, not absolute rates, are the result on a shared CPU: they come from one run
 with the modes interleaved. Writes ``<out>/env_throughput-<date>-<device>.json`` and
-a markdown table beside it.
+a markdown table beside it (``-quick`` and non-default modes go into the name).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
@@ -125,9 +135,9 @@ def bare_rollout(name: str, batch: int, steps: int, config: ppo.Config):
     return jax.jit(jax.vmap(reset))(jax.random.split(jax.random.PRNGKey(1), batch)), run
 
 
-def jaxil_rollout(name: str, batch: int, steps: int, config: ppo.Config):
+def jaxil_rollout(name: str, batch: int, steps: int, config: ppo.Config, reset: str = "auto"):
     """The same rollout through ``jaxil.envs.make(name)`` (``EpisodeEnv``)."""
-    env = envs.make(name)
+    env = envs.make(name, reset=reset)
     pspec, params = _policy(env.spec, config)
     step_env = jax.vmap(env.step)
 
@@ -157,7 +167,15 @@ def ppo_iteration(name: str, batch: int, steps: int, config: ppo.Config):
     return jax.jit(trainer.init)(jax.random.PRNGKey(1), None, hp), run
 
 
-BUILDERS = {"bare": bare_rollout, "jaxil": jaxil_rollout, "ppo": ppo_iteration}
+BUILDERS = {
+    "bare": bare_rollout,
+    "jaxil": jaxil_rollout,
+    "ppo": ppo_iteration,
+    # Diagnostics, not run by default: jaxil with its auto-reset mode forced.
+    "jaxil_fresh": functools.partial(jaxil_rollout, reset="fresh"),
+    "jaxil_cached": functools.partial(jaxil_rollout, reset="cached"),
+}
+JAXIL_MODES = {"jaxil": "auto", "jaxil_fresh": "fresh", "jaxil_cached": "cached"}
 
 
 def ppo_config(batch: int, steps: int) -> ppo.Config:
@@ -199,7 +217,8 @@ def measure(name: str, batch: int, steps: int, reps: int, modes=MODES, min_rep_s
             states[mode] = jax.block_until_ready(state)
             times[mode].append((time.perf_counter() - t) / calls[mode])
     rates = {m: batch * steps / statistics.median(ts) for m, ts in times.items()}
-    row = {"env": name, "batch": batch, "steps": steps, "reps": reps}
+    row = {"env": name, "batch": batch, "steps": steps, "reps": reps,
+           "jaxil_reset_mode": envs.make(name).reset_mode}
     for m in modes:
         row[f"{m}_steps_per_s"] = rates[m]
         row[f"{m}_median_s"] = statistics.median(times[m])
@@ -208,6 +227,9 @@ def measure(name: str, batch: int, steps: int, reps: int, modes=MODES, min_rep_s
         row[f"{m}_calls_per_rep"] = calls[m]
     if "bare" in rates and "jaxil" in rates:
         row["wrapper_overhead"] = 1.0 - rates["jaxil"] / rates["bare"]
+    for m in ("jaxil_fresh", "jaxil_cached"):
+        if "bare" in rates and m in rates:
+            row[f"{m}_overhead"] = 1.0 - rates[m] / rates["bare"]
     if "bare" in rates and "ppo" in rates:
         row["ppo_fraction_of_bare"] = rates["ppo"] / rates["bare"]
     return row
@@ -238,17 +260,21 @@ def write_report(rows: list[dict], out_dir: str, meta: dict) -> str:
     stem = os.path.join(out_dir, f"env_throughput-{datetime.date.today().isoformat()}-{device_name()}")
     if meta["quick"]:
         stem += "-quick"
+    if tuple(meta["modes"]) != MODES:
+        stem += "-" + "+".join(meta["modes"])
     goals = goals_of(rows)
     payload = {"benchmark": "env_throughput", **meta, "rows": rows, "goals": goals}
     with open(stem + ".json", "w") as f:
         json.dump(payload, f, indent=2)
+    extra = [m for m in ("jaxil_fresh", "jaxil_cached") if any(f"{m}_steps_per_s" in r for r in rows)]
     title = f"# Env throughput ({meta['device']}, jax {meta['jax']}{', quick' if meta['quick'] else ''})"
     lines = [title, "",
              f"Env steps per second (median of {rows[0]['reps']} interleaved repetitions of "
              f"{rows[0]['steps']} steps x envs; PPO: one iteration with num_steps={rows[0]['steps']}, "
-             "update included). Overhead = 1 - jaxil/bare.", "",
-             "| env | envs | bare | jaxil | PPO iteration | wrapper overhead | PPO / bare |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "update included). Overhead = 1 - jaxil/bare; jaxil's auto-reset mode in brackets.", "",
+             "| env | envs | bare | jaxil | PPO iteration | wrapper overhead | PPO / bare |" + "".join(
+                 f" {m} | {m} overhead |" for m in extra),
+             "|---|---:|---:|---:|---:|---:|---:|" + "---:|---:|" * len(extra)]
 
     def cell(r, key, fmt, scale=1.0):
         return fmt.format(scale * r[key]) if key in r else "-"
@@ -256,8 +282,11 @@ def write_report(rows: list[dict], out_dir: str, meta: dict) -> str:
     for r in rows:
         lines.append(
             f"| {r['env']} | {r['batch']} | {cell(r, 'bare_steps_per_s', '{:,.0f}')} | "
-            f"{cell(r, 'jaxil_steps_per_s', '{:,.0f}')} | {cell(r, 'ppo_steps_per_s', '{:,.0f}')} | "
-            f"{cell(r, 'wrapper_overhead', '{:+.1f}%', 100)} | {cell(r, 'ppo_fraction_of_bare', '{:.0f}%', 100)} |")
+            f"{cell(r, 'jaxil_steps_per_s', '{:,.0f}')} ({r['jaxil_reset_mode']}) | "
+            f"{cell(r, 'ppo_steps_per_s', '{:,.0f}')} | "
+            f"{cell(r, 'wrapper_overhead', '{:+.1f}%', 100)} | {cell(r, 'ppo_fraction_of_bare', '{:.0f}%', 100)} |"
+            + "".join(f" {cell(r, f'{m}_steps_per_s', '{:,.0f}')} | {cell(r, f'{m}_overhead', '{:+.1f}%', 100)} |"
+                      for m in extra))
     lines += ["", "Goals:", ""]
     for g in goals:
         lines.append(f"- {g['name']}: target {g['target']}, measured {g['measured']:+.3f} "
@@ -273,26 +302,27 @@ def write_report(rows: list[dict], out_dir: str, meta: dict) -> str:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
-                   help="short rollouts, 3 repetitions, Brax envs up to 64 parallel envs (CPU smoke run)")
+                   help="64-step rollouts, 5 repetitions, Brax envs only up to 64 parallel envs (CPU smoke run)")
     p.add_argument("--envs", default="cartpole,inverted_pendulum", help="comma-separated jaxil env names")
     p.add_argument("--batch", default="1,8,64,512", help="comma-separated numbers of parallel envs")
-    p.add_argument("--modes", default=",".join(MODES), help=f"subset of {','.join(MODES)}")
-    p.add_argument("--steps", type=int, default=None, help="rollout length (default 128, quick 32)")
-    p.add_argument("--reps", type=int, default=None, help="timed repetitions (default 7, quick 3)")
+    p.add_argument("--modes", default=",".join(MODES),
+                   help=f"comma-separated, from {','.join(BUILDERS)} (the last two force jaxil's reset mode)")
+    p.add_argument("--steps", type=int, default=None, help="rollout length = PPO num_steps (default 128, quick 64)")
+    p.add_argument("--reps", type=int, default=None, help="timed repetitions (default 7, quick 5)")
     p.add_argument("--max-brax-batch", type=int, default=None,
                    help="skip larger batches for Brax envs (default: none, quick: 64)")
     p.add_argument("--min-rep-s", type=float, default=None,
-                   help="least seconds per timed repetition (default 0.2, quick 0.05)")
+                   help="least seconds per timed repetition (default 0.2, quick 0.1)")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     args = p.parse_args(argv)
-    steps = args.steps or (32 if args.quick else 128)
-    reps = args.reps or (3 if args.quick else 7)
-    min_rep_s = args.min_rep_s or (0.05 if args.quick else 0.2)
+    steps = args.steps or (64 if args.quick else 128)
+    reps = args.reps or (5 if args.quick else 7)
+    min_rep_s = args.min_rep_s or (0.1 if args.quick else 0.2)
     max_brax = args.max_brax_batch or (64 if args.quick else None)
     modes = tuple(m for m in args.modes.split(",") if m)
-    unknown = set(modes) - set(MODES)
+    unknown = set(modes) - set(BUILDERS)
     if unknown:
-        p.error(f"unknown mode(s) {sorted(unknown)}; choose from {MODES}")
+        p.error(f"unknown mode(s) {sorted(unknown)}; choose from {', '.join(BUILDERS)}")
     batches = [int(b) for b in args.batch.split(",")]
     names = [n for n in args.envs.split(",") if n]
     for n in names:
@@ -313,6 +343,9 @@ def main(argv=None) -> None:
             parts = [f"{m} {row[f'{m}_steps_per_s']:11,.0f}" for m in modes]
             if "wrapper_overhead" in row:
                 parts.append(f"overhead {100 * row['wrapper_overhead']:+6.1f}%")
+            for m in ("jaxil_fresh", "jaxil_cached"):
+                if f"{m}_overhead" in row:
+                    parts.append(f"{m} overhead {100 * row[f'{m}_overhead']:+6.1f}%")
             if "ppo_fraction_of_bare" in row:
                 parts.append(f"ppo/bare {100 * row['ppo_fraction_of_bare']:4.0f}%")
             compile_total = sum(row[f"{m}_compile_s"] for m in modes)
@@ -322,7 +355,7 @@ def main(argv=None) -> None:
         "jaxil": getattr(jaxil, "__version__", None), "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "date": datetime.date.today().isoformat(), "quick": args.quick, "steps": steps, "reps": reps,
-        "min_rep_s": min_rep_s,
+        "min_rep_s": min_rep_s, "modes": list(modes),
         "wall_s": round(time.perf_counter() - start, 1), "notes": notes,
     }
     stem = write_report(rows, args.out, meta)
