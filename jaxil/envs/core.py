@@ -174,7 +174,9 @@ class EpisodeEnv:
             action = jnp.asarray(action, jnp.int32)
         else:
             action = jnp.clip(action, self._low, self._high)
-        key, k_step, k_reset = jax.random.split(state.key, 3)
+        # fold_in(k, i) == split(k, 3)[i] under partitionable threefry, but as separate
+        # ops XLA drops keys a step never uses (k_step for deterministic cores).
+        key, k_step, k_reset = (jax.random.fold_in(state.key, i) for i in range(3))
         # An episode that ended on the previous step restarts its counters now, so the
         # completed return stays readable in the state right after the final step.
         prev_done = state.done
