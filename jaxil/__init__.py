@@ -15,6 +15,10 @@ import os as _os
 # JAXIL_KEEP_XLA_FLAGS=1 to leave XLA_FLAGS untouched.
 if not _os.environ.get("JAXIL_KEEP_XLA_FLAGS") and "xla_cpu_multi_thread_eigen" not in _os.environ.get("XLA_FLAGS", ""):
     _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+# The concurrency-optimised scheduler of XLA CPU loses a completion notification in
+# vmapped SAC programs (jax 0.10.2): runs hang idle forever without this flag.
+if not _os.environ.get("JAXIL_KEEP_XLA_FLAGS") and "concurrency_optimized_scheduler" not in _os.environ.get("XLA_FLAGS", ""):
+    _os.environ["XLA_FLAGS"] += " --xla_cpu_enable_concurrency_optimized_scheduler=false"
 
 from jaxil import envs, eval, loop, nets, policy, rl  # noqa: E402
 from jaxil.envs import Env, EnvSpec, EnvState, make  # noqa: E402
