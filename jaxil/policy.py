@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxil import nets
 from jaxil.envs import EnvSpec
+from jaxil.fileio import write_atomic
 
 
 class ObsNorm(NamedTuple):
@@ -128,22 +129,13 @@ def make_act(spec: PolicySpec, deterministic: bool = True):
 
 # ---- save / load -----------------------------------------------------------------
 
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_policy(directory: str, spec: PolicySpec, params: dict, extra: dict | None = None) -> None:
     """Writes ``policy.msgpack`` (params) and ``policy.json`` (spec + ``extra``) atomically."""
     os.makedirs(directory, exist_ok=True)
     params = jax.tree.map(np.asarray, params)
-    _write_atomic(os.path.join(directory, "policy.msgpack"), flax.serialization.to_bytes(params))
+    write_atomic(os.path.join(directory, "policy.msgpack"), flax.serialization.to_bytes(params))
     meta = {"spec": spec.to_dict(), **(extra or {})}
-    _write_atomic(os.path.join(directory, "policy.json"), json.dumps(meta, indent=2).encode())
+    write_atomic(os.path.join(directory, "policy.json"), json.dumps(meta, indent=2).encode())
 
 
 def load_policy(directory: str) -> tuple[PolicySpec, dict, dict]:

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from jaxil.policy import _write_atomic
+from jaxil.fileio import write_atomic
 
 
 def _jsonable(x: Any) -> Any:
@@ -70,5 +70,5 @@ def write_results(
         **extra,
     }
     result = _jsonable(result)
-    _write_atomic(os.path.join(out, "results.json"), json.dumps(result, indent=2).encode())
+    write_atomic(os.path.join(out, "results.json"), json.dumps(result, indent=2).encode())
     return result

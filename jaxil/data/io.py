@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import zipfile
 import zlib
 
 import numpy as np
 
+from jaxil.fileio import write_atomic
 from jaxil.data.demos import (
     DEMO_FIELDS,
     DemosError,
@@ -68,26 +68,6 @@ def _encode_meta(meta: DemosMeta, where: str) -> bytes:
         return json.dumps(meta.to_dict(), indent=2, allow_nan=False).encode()
     except ValueError as e:  # NaN or inf in returns: strict JSON has no spelling for them
         raise DemosError(f"{where}: metadata must be finite to be saved as JSON ({e})") from e
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Replaces ``path`` by ``data`` in one step: readers see the old file or the new one.
-
-    The temporary file lives in the same directory (``os.replace`` is only atomic
-    within one file system) and is removed if anything fails.
-    """
-    tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        # os.open with 0o666 respects the umask, unlike tempfile's private 0o600 files.
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def load_demos(path: str, env=None) -> tuple[Demos, DemosMeta]:
