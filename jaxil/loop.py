@@ -45,8 +45,12 @@ def broadcast_hparams(hparams, num_runs: int):
     return jax.tree.map(tile, hparams)
 
 
-def compile_chunk(trainer: Trainer, chunk_steps: int):
-    """``jit(vmap(scan(step)))`` over runs; demos are shared (not batched)."""
+def compile_chunk(trainer: Trainer, chunk_steps: int, demos_axis: int | None = None):
+    """``jit(vmap(scan(step)))`` over runs.
+
+    ``demos_axis=None`` shares one dataset between all runs; ``0`` gives every run its
+    own (e.g. demo subsets of 1, 4, 16 trajectories padded to one shape).
+    """
 
     def chunk(state, demos, hparams):
         def body(s, _):
@@ -54,7 +58,7 @@ def compile_chunk(trainer: Trainer, chunk_steps: int):
 
         return jax.lax.scan(body, state, None, length=chunk_steps)
 
-    return jax.jit(jax.vmap(chunk, in_axes=(0, None, 0)))
+    return jax.jit(jax.vmap(chunk, in_axes=(0, demos_axis, 0)))
 
 
 class RunResult(NamedTuple):
@@ -72,24 +76,33 @@ def run(
     demos=None,
     chunk_steps: int | None = None,
     on_chunk: Callable[[int, Any, dict], None] | None = None,
+    demos_axis: int | None = None,
 ) -> RunResult:
     """Trains ``len(keys)`` runs for ``num_steps`` steps each.
 
     ``hparams`` leaves are scalars (shared) or have a leading axis of ``len(keys)``.
     ``on_chunk(steps_done, state, chunk_metrics)`` is called on the host after every
     chunk with the batched state and that chunk's ``[runs, chunk]`` metrics.
+    With ``demos_axis=0`` every demos leaf has a leading run axis: run ``i`` trains on
+    ``demos[i]`` (see :func:`jaxil.data.stack_subsets`).
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     keys = jnp.asarray(keys)
     num_runs = keys.shape[0]
     hparams = broadcast_hparams(hparams, num_runs)
+    if demos_axis not in (None, 0):
+        raise ValueError(f"demos_axis must be None (shared demos) or 0 (one dataset per run), got {demos_axis}")
+    if demos_axis == 0:
+        sizes = {np.shape(x)[0] for x in jax.tree.leaves(demos)}
+        if sizes != {num_runs}:
+            raise ValueError(f"demos_axis=0 needs a leading run axis of {num_runs} on every demos leaf, got {sizes}")
     chunk_steps = min(chunk_steps or num_steps, num_steps)
     if num_steps % chunk_steps:
         raise ValueError(f"num_steps={num_steps} is not a multiple of chunk_steps={chunk_steps}")
     start = time.perf_counter()
-    state = jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(keys, demos, hparams)
-    chunk = compile_chunk(trainer, chunk_steps)
+    state = jax.jit(jax.vmap(trainer.init, in_axes=(0, demos_axis, 0)))(keys, demos, hparams)
+    chunk = compile_chunk(trainer, chunk_steps, demos_axis)
     history: list[dict] = []
     for done in range(chunk_steps, num_steps + 1, chunk_steps):
         state, metrics = chunk(state, demos, hparams)

@@ -29,7 +29,12 @@ class Config:
     activation: str = "tanh"
     """Hidden activation."""
     policy_kind: str = "auto"
-    """categorical | gaussian | tanh_gaussian; auto: categorical or tanh_gaussian."""
+    """categorical | gaussian | tanh_gaussian; auto: categorical or gaussian.
+
+    Not tanh_gaussian by default: on bang-bang demos (pendulum's expert saturates the
+    torque) its likelihood is maximised by a wide Gaussian whose squashed density
+    piles up at both bounds, and ``tanh(mean)`` is then far from the expert's action
+    (pendulum, 16 trajectories: -0.2 normalized vs 0.93 with ``gaussian``)."""
     loss: str = "auto"
     """log_likelihood, or mse on the deterministic action (continuous only)."""
     batch_size: int = 256
@@ -64,18 +69,23 @@ class State(NamedTuple):
 def policy_spec(config: Config, env: Env) -> pol.PolicySpec:
     kind = config.policy_kind
     if kind == "auto":
-        kind = pol.PolicySpec.default_kind(env.spec, "tanh_gaussian")
+        kind = pol.PolicySpec.default_kind(env.spec, "gaussian")
     if config.loss == "mse" and env.spec.discrete:
         raise ValueError("BC loss 'mse' needs continuous actions; cartpole-like envs use log_likelihood")
     return pol.PolicySpec(env.spec, kind, tuple(config.hidden), config.activation)
 
 
+def masked_obs_norm(obs: jax.Array, mask: jax.Array) -> pol.ObsNorm:
+    """Mean / variance of the rows of ``obs`` [N, D] where ``mask`` [N] is 1."""
+    w = mask / jnp.maximum(mask.sum(), 1.0)
+    mean = jnp.einsum("n,nd->d", w, obs)
+    var = jnp.einsum("n,nd->d", w, (obs - mean) ** 2)
+    return pol.ObsNorm(mean, jnp.maximum(var, 1e-6), mask.sum())
+
+
 def demo_obs_norm(demos: Demos) -> pol.ObsNorm:
     """Masked mean / variance of the demos' observations."""
-    w = demos.mask / jnp.maximum(demos.mask.sum(), 1.0)
-    mean = jnp.einsum("n,nd->d", w, demos.obs)
-    var = jnp.einsum("n,nd->d", w, (demos.obs - mean) ** 2)
-    return pol.ObsNorm(mean, jnp.maximum(var, 1e-6), demos.mask.sum())
+    return masked_obs_norm(demos.obs, demos.mask)
 
 
 def _tx(hp: Hparams):
@@ -98,9 +108,40 @@ def bc_loss(spec: pol.PolicySpec, loss: str, params, obs, action, hp: Hparams):
     return total, {"nll": nll, "entropy": entropy}
 
 
+def fit(spec: pol.PolicySpec, loss: str, batch_size: int, num_updates: int, params: dict,
+        opt_state: optax.OptState, key: jax.Array, obs, action, mask, hp: Hparams):
+    """``num_updates`` Adam steps of :func:`bc_loss` on minibatches of the rows where ``mask == 1``.
+
+    obs ``[N, D]``, action ``[N, ...]``, mask ``[N]``; rows are drawn uniformly with
+    replacement. Returns ``(params, opt_state, metrics of the last update)``.
+    """
+    tx = _tx(hp)
+    probs = mask / jnp.maximum(mask.sum(), 1.0)
+
+    def update(carry, k):
+        params, opt_state = carry
+        idx = jax.random.choice(k, mask.shape[0], (batch_size,), p=probs)
+
+        def loss_fn(actor):
+            return bc_loss(spec, loss, {**params, "actor": actor}, obs[idx], action[idx], hp)
+
+        (total, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params["actor"])
+        updates, opt_state = tx.update(grads, opt_state, params["actor"])
+        params = {**params, "actor": optax.apply_updates(params["actor"], updates)}
+        return (params, opt_state), {"loss": total, **aux}
+
+    (params, opt_state), metrics = jax.lax.scan(update, (params, opt_state), jax.random.split(key, num_updates))
+    return params, opt_state, jax.tree.map(lambda x: x[-1], metrics)
+
+
+def loss_kind(config: Config) -> str:
+    return "log_likelihood" if config.loss == "auto" else config.loss
+
+
 def make_train(config: Config, env: Env) -> Trainer:
+    """BC trainer; ``demos`` may differ per run (``loop.run(..., demos_axis=0)``)."""
     spec = policy_spec(config, env)
-    loss_kind = "log_likelihood" if config.loss == "auto" else config.loss
+    kind = loss_kind(config)
 
     def init_fn(key, demos: Demos, hp: Hparams) -> State:
         key, k_actor = jax.random.split(key)
@@ -110,27 +151,10 @@ def make_train(config: Config, env: Env) -> Trainer:
         return State(params, _tx(hp).init(params["actor"]), key, jnp.zeros((), jnp.int32))
 
     def step_fn(state: State, demos: Demos, hp: Hparams):
-        tx = _tx(hp)
-        probs = demos.mask / demos.mask.sum()
-
-        def update(carry, k):
-            params, opt_state = carry
-            idx = jax.random.choice(k, demos.mask.shape[0], (config.batch_size,), p=probs)
-
-            def loss_fn(actor):
-                p = {**params, "actor": actor}
-                return bc_loss(spec, loss_kind, p, demos.obs[idx], demos.action[idx], hp)
-
-            (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params["actor"])
-            updates, opt_state = tx.update(grads, opt_state, params["actor"])
-            params = {**params, "actor": optax.apply_updates(params["actor"], updates)}
-            return (params, opt_state), {"loss": loss, **aux}
-
         key, k_upd = jax.random.split(state.key)
-        (params, opt_state), metrics = jax.lax.scan(
-            update, (state.params, state.opt_state), jax.random.split(k_upd, config.updates_per_step))
-        new = State(params, opt_state, key, state.step + 1)
-        return new, jax.tree.map(lambda x: x[-1], metrics)
+        params, opt_state, metrics = fit(spec, kind, config.batch_size, config.updates_per_step, state.params,
+                                         state.opt_state, k_upd, demos.obs, demos.action, demos.mask, hp)
+        return State(params, opt_state, key, state.step + 1), metrics
 
     def policy_fn(state: State):
         return {"actor": state.params["actor"], "obs_norm": state.params["obs_norm"]}

@@ -10,6 +10,7 @@ from jaxil.data.demos import (
     num_episodes,
     pad,
     select_trajectories,
+    stack_subsets,
     subsample,
     to_jax,
     to_numpy,
@@ -20,6 +21,6 @@ from jaxil.types import Demos
 
 __all__ = [
     "Demos", "DemosError", "DemosMeta", "check_env", "collect", "demos_paths", "episode_returns", "load_demos",
-    "make_demos", "num_episodes", "pad", "save_demos", "select_trajectories", "subsample", "to_jax", "to_numpy",
+    "make_demos", "num_episodes", "pad", "save_demos", "select_trajectories", "stack_subsets", "subsample", "to_jax", "to_numpy",
     "validate",
 ]

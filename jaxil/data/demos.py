@@ -361,6 +361,23 @@ def pad(demos: Demos, size: int) -> Demos:
     return out._replace(mask=(np.arange(size) < n).astype(np.float32))
 
 
+def stack_subsets(demos: Demos, counts, repeats: int = 1) -> Demos:
+    """The first ``k`` trajectories for each ``k`` in ``counts``, padded to one shape and stacked.
+
+    The result has a leading run axis of ``len(counts) * repeats`` in subset-major
+    order (run ``i`` uses ``counts[i // repeats]``), ready for
+    ``jaxil.loop.run(..., demos_axis=0)``: every run trains on its own subset, all in
+    one compilation.
+    """
+    counts = [int(k) for k in counts]
+    if not counts or repeats < 1:
+        raise ValueError(f"need at least one count and repeats >= 1, got counts={counts}, repeats={repeats}")
+    subsets = [select_trajectories(demos, k) for k in counts]
+    size = max(s.obs.shape[0] for s in subsets)
+    padded = [pad(s, size) for s in subsets for _ in range(repeats)]
+    return Demos(*(np.stack(xs) for xs in zip(*padded)))
+
+
 def subsample(demos: Demos, every: int, offset: int = 0, key: jax.Array | None = None) -> Demos:
     """Every ``every``-th transition of each episode, starting at ``offset``.
 
@@ -386,4 +403,4 @@ def subsample(demos: Demos, every: int, offset: int = 0, key: jax.Array | None =
 
 __all__ = ["FORMAT", "DEMO_FIELDS", "DemosError", "DemosMeta", "make_demos", "validate", "check_dtypes",
            "check_env", "num_episodes", "collect", "episode_returns", "select_trajectories", "pad", "subsample",
-           "to_jax", "to_numpy"]
+           "stack_subsets", "to_jax", "to_numpy"]
