@@ -81,7 +81,7 @@ def collect(policy: str, episodes: int = 50, out: str = "demos.npz", seed: int =
 
 
 def train(
-    algo: tyro.conf.Positional[Literal["ppo", "sac", "bc"]],
+    algo: tyro.conf.Positional[Literal["ppo", "sac", "bc", "dagger"]],
     env: str = "cartpole",
     demos: str | None = None,
     num_trajectories: int | None = None,
@@ -89,6 +89,7 @@ def train(
     steps: int | None = None,
     out: str = "runs/train",
     seed: int = 0,
+    expert: str | None = None,
 ) -> dict:
     """Train ALGO over vmapped seeds and write OUT/results.json.
 
@@ -101,8 +102,10 @@ def train(
         steps: trainer iterations (default: the algorithm's or env recipe's).
         out: output directory.
         seed: base PRNG seed.
+        expert: dagger only: the expert to query, a directory written by `jaxil expert` or a
+            shipped name (default: the shipped expert of ENV).
     """
-    job = runs.train_job(algo, env, out, seeds, steps, seed, demos, num_trajectories)
+    job = runs.train_job(algo, env, out, seeds, steps, seed, demos, num_trajectories, expert=expert)
     jlog.print_score_table(f"{algo} on {env}", {algo: (job.returns, job.normalized)})
     return job.result
 

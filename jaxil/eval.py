@@ -49,3 +49,21 @@ def random_act(spec) -> ActFn:
         return lambda params, obs, key: jax.random.randint(key, obs.shape[:-1], 0, spec.action_size)
     low, high = jnp.asarray(spec.action_low), jnp.asarray(spec.action_high)
     return lambda params, obs, key: jax.random.uniform(key, (*obs.shape[:-1], spec.action_size), minval=low, maxval=high)
+
+
+def with_random_actions(act: ActFn, spec, eps) -> ActFn:
+    """``act`` whose action is replaced by a uniformly random one with probability ``eps``.
+
+    Used as a controlled per-step error (e.g. BC vs DAgger at the same error rate)
+    and for exploration; ``eps`` may be traced.
+    """
+    rand = random_act(spec)
+
+    def noisy(params, obs, key):
+        k_act, k_rand, k_coin = jax.random.split(key, 3)
+        action = act(params, obs, k_act)
+        flip = jax.random.uniform(k_coin, obs.shape[:-1]) < eps
+        flip = flip.reshape(*flip.shape, *([1] * (action.ndim - flip.ndim)))
+        return jnp.where(flip, rand(None, obs, k_rand).astype(action.dtype), action)
+
+    return noisy

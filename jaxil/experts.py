@@ -139,6 +139,23 @@ def resolve_demos(path_or_name: str) -> str:
     return path_or_name
 
 
+def resolve_expert(path_or_name: str) -> str:
+    """``cartpole`` / ``pendulum`` name the shipped expert policies; anything else is a directory."""
+    if path_or_name in SHIPPED and not os.path.exists(path_or_name):
+        return shipped_dir(path_or_name)
+    return path_or_name
+
+
+def load_expert(path_or_name: str, env) -> tuple[pol.PolicySpec, Any]:
+    """A saved expert policy, checked against ``env`` (same name, sizes, action type)."""
+    from jaxil import data
+
+    path = resolve_expert(path_or_name)
+    spec, params, _ = pol.load_policy(path)
+    data.check_env(spec.env, env.spec, where=f"expert {path_or_name!r}")
+    return spec, params
+
+
 def reference_returns(env_name: str) -> tuple[float, float] | None:
     """(random, expert) returns of the shipped expert for ``env_name``, if one ships."""
     path = os.path.join(shipped_dir(env_name), "demos.npz")

@@ -38,7 +38,7 @@ def load_task_demos(demos: str, env, num_trajectories: int | None):
     return d, meta
 
 
-def _setup(algo: str, env, steps: int | None):
+def _setup(algo: str, env, steps: int | None, expert: str | None = None):
     if algo in experts.ALGOS:
         rec = experts.recipe(env.spec.name)
         if rec.algo != algo:
@@ -50,18 +50,31 @@ def _setup(algo: str, env, steps: int | None):
         module = algos.ALGOS[algo]
         config, hparams = module.Config(), module.Hparams()
         n = steps or algos.DEFAULT_STEPS[algo]
-        return module.make_train(config, env), config, hparams, n, n
+        return _make(algo, config, env, expert), config, hparams, n, n
     raise ValueError(f"unknown algorithm {algo!r}; known: {algo_names()}")
+
+
+def _make(algo: str, config, env, expert: str | None):
+    if algo in algos.NEEDS_EXPERT:
+        spec, params = experts.load_expert(expert or env.spec.name, env)
+        return algos.ALGOS[algo].make_train(config, env, algos.dagger.policy_expert(spec, params))
+    return (experts.ALGOS.get(algo) or algos.ALGOS[algo]).make_train(config, env)
 
 
 def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | None = None, seed: int = 0,
               demos: str | None = None, num_trajectories: int | None = None, label: str | None = None,
-              config: Any = None, hparams: Any = None) -> Job:
-    """Trains ``seeds`` runs of ``algo`` in one vmapped program and writes ``out/results.json``."""
+              config: Any = None, hparams: Any = None, expert: str | None = None) -> Job:
+    """Trains ``seeds`` runs of ``algo`` in one vmapped program and writes ``out/results.json``.
+
+    ``expert`` (DAgger) is a saved policy directory or a shipped name; default the
+    shipped expert of ``env_name``.
+    """
+    if expert is not None and algo not in algos.NEEDS_EXPERT:
+        raise ValueError(f"{algo} does not query an expert; --expert is for {sorted(algos.NEEDS_EXPERT)}")
     env = envs.make(env_name)
-    trainer, cfg, hp, n, chunk = _setup(algo, env, steps)
+    trainer, cfg, hp, n, chunk = _setup(algo, env, steps, expert)
     if config is not None:
-        cfg, trainer = config, (experts.ALGOS.get(algo) or algos.ALGOS[algo]).make_train(config, env)
+        cfg, trainer = config, _make(algo, config, env, expert)
     hp = hparams if hparams is not None else hp
     demo_arrays, meta, refs = None, None, experts.reference_returns(env_name)
     if algo in algos.ALGOS:
@@ -81,6 +94,8 @@ def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     norm = None if refs is None else (returns - refs[0]) / (refs[1] - refs[0])
     extra = {} if meta is None else {"demos": demos, "num_trajectories": len(meta.returns),
                                      "demo_transitions": int(np.asarray(demo_arrays.mask).sum())}
+    if algo in algos.NEEDS_EXPERT:
+        extra["expert"] = expert or env_name
     result = write_results(out, algo=algo, env=env_name, returns=returns, normalized_returns=norm,
                            env_steps=run.env_steps, wall_s=run.wall_s, config=cfg, hparams=hp, **extra)
     jlog.write_run_outputs(out, label, run.metrics, max(trainer.env_steps_per_step, 1))

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxil import policy as pol
+from jaxil import eval as ev, policy as pol
 from jaxil.algos import bc
 from jaxil.envs import Env
 from jaxil.loop import Trainer
@@ -92,6 +92,10 @@ class Hparams(NamedTuple):
     """Weight of the squared L2 norm of the learner's parameters."""
     beta_decay: float = 0.5
     """``exponential`` schedule: beta_i = beta_decay ** i."""
+    learner_eps: float = 0.0
+    """Probability that the learner's action in a rollout is replaced by a uniformly
+    random one (exploration, or a controlled per-step error as in the compounding-error
+    experiment); labels are unaffected."""
 
 
 class Buffer(NamedTuple):
@@ -146,24 +150,22 @@ def buffer_write(buf: Buffer, num_demo_rows: int, per_round: int, num_rounds: in
 
 
 def mixture_rollout(env: Env, spec: pol.PolicySpec, params, expert: Expert, beta_i, key, num_envs: int,
-                    num_steps: int, stochastic: bool = False):
+                    num_steps: int, stochastic: bool = False, learner_eps=0.0):
     """Fresh episodes under the beta-mixture; returns visited obs, expert labels and stats.
 
     Outputs are flat over (step, env): ``obs [num_steps * num_envs, D]``, ``labels``
     likewise, plus the mean return of episodes that ended and the fraction of
-    steps where the learner's action equals the label (discrete) or its mean squared
-    distance to it (continuous).
+    steps where the learner's executed action equals the label (discrete) or its mean
+    squared distance to it (continuous).
     """
     k_reset, k_run = jax.random.split(key)
     state = jax.vmap(env.reset)(jax.random.split(k_reset, num_envs))
+    learner = ev.with_random_actions(pol.make_act(spec, deterministic=not stochastic), spec.env, learner_eps)
 
     def one_step(state, k):
         k_exp, k_pol, k_mix = jax.random.split(k, 3)
         label = expert.act(expert.params, state.obs, k_exp)
-        if stochastic:
-            mine = pol.sample(spec, params, state.obs, k_pol)[0]
-        else:
-            mine = pol.mode(spec, params, state.obs)
+        mine = learner(params, state.obs, k_pol)
         use_expert = jax.random.uniform(k_mix, (num_envs,)) < beta_i
         flag = use_expert.reshape(num_envs, *([1] * (mine.ndim - 1)))
         action = jnp.where(flag, label.astype(mine.dtype), mine)
@@ -213,7 +215,8 @@ def make_train(config: Config, env: Env, expert: Expert) -> Trainer:
         key, k_roll, k_fit = jax.random.split(state.key, 3)
         round_ = state.round + 1
         b = beta(config.schedule, round_, hp.beta_decay)
-        obs, labels, stats = mixture_rollout(env, spec, state.params, expert, b, k_roll, config.num_envs, n_steps)
+        obs, labels, stats = mixture_rollout(env, spec, state.params, expert, b, k_roll, config.num_envs, n_steps,
+                                             learner_eps=hp.learner_eps)
         buf = buffer_write(state.buffer, demos.obs.shape[0], per_round, config.num_rounds, round_, obs, labels)
         params, opt_state, fit_metrics = _fit(config, spec, state.params, state.opt_state, k_fit, buf, hp,
                                               config.updates_per_round)

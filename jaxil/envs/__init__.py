@@ -7,13 +7,14 @@ import difflib
 from jaxil.envs.brax_env import BRAX_TASKS, BraxCore
 from jaxil.envs.core import CoreEnv, Env, EnvSpec, EnvState, EpisodeEnv
 from jaxil.envs.gymnax_env import GYMNAX_TASKS, GymnaxCore
+from jaxil.envs.tabular import TABULAR_TASKS, TabularMDP, tabular_core
 
-__all__ = ["Env", "EnvSpec", "EnvState", "EpisodeEnv", "CoreEnv", "make", "names", "spec_of"]
+__all__ = ["Env", "EnvSpec", "EnvState", "EpisodeEnv", "CoreEnv", "TabularMDP", "make", "names", "spec_of"]
 
 
 def names() -> list[str]:
     """All names :func:`make` accepts."""
-    return sorted([*GYMNAX_TASKS, *BRAX_TASKS])
+    return sorted([*GYMNAX_TASKS, *BRAX_TASKS, *TABULAR_TASKS])
 
 
 def make(name: str, max_episode_steps: int | None = None, reset: str = "auto", **options) -> EpisodeEnv:
@@ -21,12 +22,16 @@ def make(name: str, max_episode_steps: int | None = None, reset: str = "auto", *
 
     ``reset`` picks fresh or cached initial states at auto-reset (see
     :class:`EpisodeEnv`). Options go to the backend: gymnax ``EnvParams`` fields (e.g. ``g=12.0`` for
-    pendulum) or Brax arguments (``backend="generalized"``, ``episode_length``...).
+    pendulum), Brax arguments (``backend="generalized"``, ``episode_length``...) or
+    tabular generator arguments (``obs="features"``, ``seed=3``, ``slip=0.2``; see
+    :mod:`jaxil.envs.tabular`, whose envs default to the MDP's horizon as time limit).
     """
     if name in GYMNAX_TASKS:
         core: CoreEnv = GymnaxCore(name, **options)
     elif name in BRAX_TASKS:
         core = BraxCore(name, **options)
+    elif name in TABULAR_TASKS:
+        core = tabular_core(name, **options)
     else:
         close = difflib.get_close_matches(str(name), names(), n=3)
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""

@@ -1,0 +1,504 @@
+"""Exact tabular planning and maximum-entropy IRL: MaxEnt, MCE and deep MaxEnt IRL.
+
+Planning (pure array functions, jit- and vmap-able)
+----------------------------------------------------
+Finite horizon, same conventions as the ``imitation`` library's
+``mce_partition_fh`` / ``mce_occupancy_measures``:
+
+* ``transitions[s, a, s2] = P(s2 | s, a)``, a state-only ``reward[s]`` (a
+  state-action ``reward[s, a]`` is accepted too), horizon ``T``.
+* :func:`mce_partition` returns ``V [T, S]``, ``Q [T, S, A]``, ``pi [T, S, A]``
+  with ``Q[T-1] = r``, ``Q[t] = r + discount * P V[t+1]``,
+  ``V[t] = logsumexp_a Q[t]`` and ``pi[t, s, a] = exp(Q[t, s, a] - V[t, s])``,
+  i.e. the value after the last action is 0 (``terminal`` changes that).
+* :func:`mce_occupancy` returns ``D [T+1, S]``, the probability of being in each
+  state at ``t = 0 .. T`` (``D[0]`` the initial distribution, ``D[t+1]`` one step of
+  ``pi[t]`` later), and ``Dcum [S] = sum_t discount**t D[t]`` over all ``T + 1``
+  rows. Given a reward instead of a policy it plans with :func:`mce_partition` at
+  ``plan_discount`` (1.0 by default, as ``imitation`` does).
+
+Infinite horizon, discounted: :func:`soft_value_iteration` (fixed iterations or a
+tolerance, ``lax.while_loop``), :func:`discounted_occupancy` and
+:func:`state_action_occupancy`.
+
+Returns and scores (:func:`expected_return`, :func:`normalized_return`,
+:func:`expected_value_difference`, :func:`transfer`) count the rewards of the states at
+``t = 0 .. T-1``, the rewards a ``T``-step episode of
+:class:`jaxil.envs.tabular.TabularCore` earns; :func:`optimal_policy` maximises that.
+
+IRL (the jaxil Config / Hparams / State shape)
+----------------------------------------------
+One module, three algorithms, chosen by :class:`Config`:
+
+* MaxEnt IRL (Ziebart et al., 2008): ``backup="maxent"``, linear reward. Its backward
+  pass soft-maximises over next states too (``V = log sum_a exp(r + log E_P exp V')``),
+  which equals MCE on deterministic dynamics and is optimistic on stochastic ones.
+* MCE IRL (Ziebart, 2010): ``backup="mce"``, linear reward (tabular with one-hot
+  features).
+* Deep MaxEnt IRL (Wulfmeier et al., 2015): ``reward_model="mlp"``, a flax MLP over
+  the (standardised) state features, trained through the same occupancy gradient.
+
+All three follow the gradient ``Dcum(pi_r) - Dcum_expert`` of the (discounted)
+causal-entropy dual with respect to the state rewards, chained through the reward
+model, with an optax optimiser. The expert enters only through its ``[S]``
+occupancy (exact, or estimated from trajectories by
+:func:`occupancy_from_trajectories`), so demo sets of any size share one compilation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxil import nets
+from jaxil.envs.tabular import TabularMDP, _time_policy
+
+BACKUPS = ("mce", "maxent")
+REWARD_MODELS = ("linear", "mlp")
+OPTIMIZERS = ("adam", "sgd")
+
+# ------------------------------------------------------------------------- planning
+
+
+def _check_planning_args(transitions, reward, horizon):
+    if transitions.ndim != 3 or transitions.shape[0] != transitions.shape[2]:
+        raise ValueError(f"transitions must be [S, A, S], got shape {transitions.shape}")
+    s, a, _ = transitions.shape
+    if reward.shape not in ((s,), (s, a)):
+        raise ValueError(f"reward must be [S={s}] or [S, A={a}], got shape {reward.shape}")
+    if horizon is not None and (not isinstance(horizon, int) or horizon < 1):
+        raise ValueError(f"horizon must be a positive int, got {horizon!r}")
+
+
+def _continuation(transitions, v_next, backup: str):
+    """``E_P[V']`` (MCE and hard) or ``log E_P[exp V']`` (MaxEnt 2008): ``[S, A]``."""
+    if backup == "maxent":
+        return jax.nn.logsumexp(jnp.broadcast_to(v_next, transitions.shape), axis=-1, b=transitions)
+    return transitions @ v_next
+
+
+def _backward(transitions, reward, horizon, discount, terminal, backup):
+    r_sa = reward[:, None] if reward.ndim == 1 else reward
+    r_sa = jnp.broadcast_to(r_sa, transitions.shape[:2])
+    v_end = jnp.zeros(transitions.shape[0], r_sa.dtype) if terminal is None else terminal
+
+    def step(v_next, _):
+        q = r_sa + discount * _continuation(transitions, v_next, "mce" if backup == "hard" else backup)
+        v = q.max(-1) if backup == "hard" else jax.nn.logsumexp(q, axis=-1)
+        return v, (v, q)
+
+    _, (v, q) = jax.lax.scan(step, v_end, None, length=horizon, reverse=True)
+    return v, q
+
+
+def mce_partition(
+    transitions: jax.Array,
+    reward: jax.Array,
+    horizon: int,
+    discount: float | jax.Array = 1.0,
+    *,
+    terminal: jax.Array | None = None,
+    backup: str = "mce",
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Finite-horizon soft Bellman backup (Ziebart 2010, eqs. 9.1-9.3).
+
+    Args:
+      transitions: ``[S, A, S]``, ``transitions[s, a, s2] = P(s2 | s, a)``.
+      reward: ``[S]`` state reward (or ``[S, A]``), earned at every ``t < T``.
+      horizon: ``T`` (static).
+      discount: scalar (may be traced).
+      terminal: ``[S]`` value after the last action; zero by default (as ``imitation``).
+      backup: ``mce`` (causal, expectation over next states) or ``maxent``
+        (Ziebart 2008, soft maximum over next states).
+
+    Returns:
+      ``V [T, S]``, ``Q [T, S, A]``, ``pi [T, S, A]`` with
+      ``pi[t, s, a] = exp(Q[t, s, a] - V[t, s])``.
+    """
+    _check_planning_args(transitions, reward, horizon)
+    if backup not in BACKUPS:
+        raise ValueError(f"backup must be one of {BACKUPS}, got {backup!r}")
+    v, q = _backward(transitions, reward, horizon, discount, terminal, backup)
+    return v, q, jnp.exp(q - v[..., None])
+
+
+def optimal_policy(
+    transitions: jax.Array, reward: jax.Array, horizon: int, discount=1.0, *, terminal=None
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Hard finite-horizon value iteration: ``V [T, S]``, ``Q [T, S, A]`` and the greedy
+    deterministic policy ``pi [T, S, A]`` (one-hot; ties go to the lowest action)."""
+    _check_planning_args(transitions, reward, horizon)
+    v, q = _backward(transitions, reward, horizon, discount, terminal, "hard")
+    return v, q, jax.nn.one_hot(jnp.argmax(q, -1), q.shape[-1], dtype=q.dtype)
+
+
+def _discounted_sum(d: jax.Array, discount) -> jax.Array:
+    powers = jnp.asarray(discount, d.dtype) ** jnp.arange(d.shape[0], dtype=d.dtype)
+    return jnp.tensordot(powers, d, axes=1)
+
+
+def mce_occupancy(
+    transitions: jax.Array,
+    initial: jax.Array,
+    policy: jax.Array | None = None,
+    *,
+    reward: jax.Array | None = None,
+    horizon: int | None = None,
+    discount: float | jax.Array = 1.0,
+    plan_discount: float | jax.Array = 1.0,
+) -> tuple[jax.Array, jax.Array]:
+    """State occupancy of a finite-horizon policy.
+
+    Args:
+      transitions: ``[S, A, S]``.
+      initial: ``[S]`` initial state distribution.
+      policy: ``[T, S, A]`` (``pi[t, s, a]``) or stationary ``[S, A]`` (needs
+        ``horizon``). If None, the MCE policy of ``reward`` from :func:`mce_partition`
+        at ``plan_discount``.
+      reward: ``[S]``; used only when ``policy`` is None.
+      horizon: ``T``; inferred from a ``[T, S, A]`` policy.
+      discount: weight ``discount**t`` of ``D[t]`` in ``Dcum``.
+
+    Returns:
+      ``D [T+1, S]`` (``D[t, s] = P(s_t = s)``) and ``Dcum [S] = sum_t discount**t D[t]``.
+    """
+    if policy is None:
+        if reward is None or horizon is None:
+            raise ValueError("mce_occupancy needs a policy, or a reward and a horizon")
+        _, _, policy = mce_partition(transitions, reward, horizon, plan_discount)
+    if horizon is None:
+        if policy.ndim != 3:
+            raise ValueError(f"a stationary [S, A] policy needs a horizon; got shape {policy.shape}")
+        horizon = policy.shape[0]
+    pi = _time_policy(policy, horizon)
+    if pi.shape[1:] != transitions.shape[:2] or initial.shape != transitions.shape[:1]:
+        raise ValueError(
+            f"shapes disagree: transitions {transitions.shape}, initial {initial.shape}, policy {pi.shape}"
+        )
+
+    def forward(d, pi_t):
+        d_next = jnp.einsum("s,sa,sat->t", d, pi_t, transitions)
+        return d_next, d_next
+
+    _, later = jax.lax.scan(forward, initial, pi)
+    d = jnp.concatenate([initial[None], later], 0)
+    return d, _discounted_sum(d, discount)
+
+
+def soft_value_iteration(
+    transitions: jax.Array,
+    reward: jax.Array,
+    discount: float | jax.Array,
+    *,
+    tol: float = 1e-8,
+    max_iters: int = 10_000,
+    backup: str = "mce",
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Discounted infinite-horizon soft value iteration from ``V = 0``.
+
+    Iterates ``Q = r + discount * P V``, ``V = logsumexp_a Q`` until the sup-norm
+    change of ``V`` is ``<= tol`` or ``max_iters`` backups were done (``tol=0``: exactly
+    ``max_iters``). Needs ``discount < 1``. Returns ``V [S]``, ``Q [S, A]`` and the
+    stationary MCE policy ``pi [S, A] = exp(Q - V)``.
+    """
+    _check_planning_args(transitions, reward, None)
+    if backup not in BACKUPS:
+        raise ValueError(f"backup must be one of {BACKUPS}, got {backup!r}")
+    if not isinstance(discount, jax.core.Tracer) and not 0.0 < float(discount) < 1.0:
+        raise ValueError(f"infinite-horizon soft value iteration needs 0 < discount < 1, got {discount}")
+    if max_iters < 1:
+        raise ValueError(f"max_iters must be >= 1, got {max_iters}")
+    r_sa = jnp.broadcast_to(reward[:, None] if reward.ndim == 1 else reward, transitions.shape[:2])
+
+    def backup_fn(v):
+        q = r_sa + discount * _continuation(transitions, v, backup)
+        return jax.nn.logsumexp(q, axis=-1), q
+
+    def cond(carry):
+        _, delta, i = carry
+        return jnp.logical_and(delta > tol, i < max_iters)
+
+    def body(carry):
+        v, _, i = carry
+        v_new, _ = backup_fn(v)
+        return v_new, jnp.max(jnp.abs(v_new - v)), i + 1
+
+    v0 = jnp.zeros(transitions.shape[0], r_sa.dtype)
+    v, _, _ = jax.lax.while_loop(cond, body, (v0, jnp.asarray(jnp.inf, r_sa.dtype), 0))
+    v, q = backup_fn(v)
+    return v, q, jnp.exp(q - v[:, None])
+
+
+def discounted_occupancy(transitions, initial, policy, discount) -> jax.Array:
+    """``d [S] = sum_{t>=0} discount**t P(s_t = s)`` for a stationary ``[S, A]`` policy,
+    solved exactly as ``(I - discount * P_pi^T) d = initial``; sums to ``1 / (1 - discount)``."""
+    if policy.shape != transitions.shape[:2]:
+        raise ValueError(f"policy must be [S, A] = {transitions.shape[:2]}, got {policy.shape}")
+    p_pi = jnp.einsum("sa,sat->st", policy, transitions)
+    eye = jnp.eye(p_pi.shape[0], dtype=p_pi.dtype)
+    return jnp.linalg.solve(eye - discount * p_pi.T, initial)
+
+
+def state_action_occupancy(state_occupancy: jax.Array, policy: jax.Array) -> jax.Array:
+    """``state_occupancy[..., s] * policy[..., s, a]``: for ``[S]`` and ``[S, A]`` (infinite
+    horizon) or ``D[:T]`` ``[T, S]`` and ``[T, S, A]`` (finite horizon, per step)."""
+    return state_occupancy[..., None] * policy
+
+
+# ---------------------------------------------------------------------- evaluation
+
+
+def expected_return(mdp: TabularMDP, policy: jax.Array, reward: jax.Array | None = None) -> jax.Array:
+    """``sum_{t<T} discount**t E[r(s_t)]`` from the initial distribution (the true
+    reward by default): the expected return of a ``T``-step episode."""
+    reward = mdp.reward if reward is None else reward
+    d, _ = mce_occupancy(mdp.transitions, mdp.initial, policy, horizon=mdp.horizon)
+    return _discounted_sum(d[:-1], mdp.discount) @ reward
+
+
+def uniform_policy(mdp: TabularMDP) -> jax.Array:
+    shape = (mdp.horizon, mdp.n_states, mdp.n_actions)
+    return jnp.full(shape, 1.0 / mdp.n_actions, mdp.transitions.dtype)
+
+
+def optimal_return(mdp: TabularMDP, reward: jax.Array | None = None) -> jax.Array:
+    reward = mdp.reward if reward is None else reward
+    v, _, _ = optimal_policy(mdp.transitions, reward, mdp.horizon, mdp.discount)
+    return mdp.initial @ v[0]
+
+
+def normalized_return(mdp: TabularMDP, policy: jax.Array) -> jax.Array:
+    """True-reward return scaled so the uniform random policy scores 0 and the optimal 1."""
+    lo = expected_return(mdp, uniform_policy(mdp))
+    hi = optimal_return(mdp)
+    return (expected_return(mdp, policy) - lo) / (hi - lo)
+
+
+def expected_value_difference(mdp: TabularMDP, learned_reward: jax.Array) -> jax.Array:
+    """EVD (Levine et al., 2011): optimal true return minus the true return of the
+    policy that is optimal for ``learned_reward`` (>= 0, 0 when it is as good)."""
+    _, _, pi = optimal_policy(mdp.transitions, learned_reward, mdp.horizon, mdp.discount)
+    return optimal_return(mdp) - expected_return(mdp, pi)
+
+
+class TransferResult(NamedTuple):
+    policy: jax.Array  # [T, S, A] optimal for the learned reward in the target MDP
+    ret: jax.Array  # its true return in the target MDP
+    normalized: jax.Array  # 0 = uniform random policy, 1 = optimal for the true reward
+
+
+def transfer(learned_reward: jax.Array, target: TabularMDP) -> TransferResult:
+    """Re-optimises a learned ``[S]`` reward in ``target`` (e.g. moved walls, other
+    slip) and scores the resulting policy under ``target``'s true reward."""
+    if learned_reward.shape != (target.n_states,):
+        raise ValueError(f"learned reward must be [S={target.n_states}], got {learned_reward.shape}")
+    _, _, pi = optimal_policy(target.transitions, learned_reward, target.horizon, target.discount)
+    return TransferResult(pi, expected_return(target, pi), normalized_return(target, pi))
+
+
+# ---------------------------------------------------------------------- demos
+
+
+def occupancy_from_trajectories(
+    states: jax.Array, n_states: int, discount=1.0, weights: jax.Array | None = None
+) -> jax.Array:
+    """Empirical ``Dcum [S]`` from ``states [N, L]`` (int; ``L = T + 1`` with the final
+    state, as :func:`mce_occupancy` counts it): the weighted mean over episodes of
+    ``sum_t discount**t onehot(s_t)``. ``weights [N]`` (default 1) masks padded
+    episodes, so demo subsets of one padded shape vmap."""
+    if states.ndim != 2:
+        raise ValueError(f"states must be [N, L], got shape {states.shape}")
+    dtype = jnp.result_type(float)
+    w = jnp.ones(states.shape[0], dtype) if weights is None else jnp.asarray(weights, dtype)
+    if w.shape != states.shape[:1]:
+        raise ValueError(f"weights must be [N={states.shape[0]}], got {w.shape}")
+    powers = jnp.asarray(discount, dtype) ** jnp.arange(states.shape[1], dtype=dtype)
+    counts = jnp.einsum("n,l,nls->s", w, powers, jax.nn.one_hot(states, n_states, dtype=dtype))
+    return counts / jnp.maximum(w.sum(), 1e-12)
+
+
+class IRLData(NamedTuple):
+    """What IRL learns from: the MDP (reward ignored) and the expert's ``Dcum [S]``.
+    Add a leading axis to both for a batch of MDPs."""
+
+    mdp: TabularMDP
+    expert_occupancy: jax.Array
+
+
+def expert_data(mdp: TabularMDP, expert_policy: jax.Array) -> IRLData:
+    """:class:`IRLData` with the exact (discounted) occupancy of ``expert_policy``."""
+    _, occ = mce_occupancy(mdp.transitions, mdp.initial, expert_policy, horizon=mdp.horizon, discount=mdp.discount)
+    return IRLData(mdp, occ)
+
+
+# --------------------------------------------------------------------------- IRL
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    backup: str = "mce"
+    """mce (Ziebart 2010) or maxent (Ziebart 2008 backward pass)."""
+    reward_model: str = "linear"
+    """linear in the features (no bias), or mlp (deep MaxEnt IRL)."""
+    hidden: tuple[int, ...] = (32, 32)
+    """Hidden layer sizes of the mlp reward."""
+    activation: str = "relu"
+    """Hidden activation of the mlp reward."""
+    optimizer: str = "adam"
+    """adam or sgd (plain gradient steps)."""
+
+    def __post_init__(self):
+        for name, allowed in (("backup", BACKUPS), ("reward_model", REWARD_MODELS), ("optimizer", OPTIMIZERS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if any(int(h) < 1 for h in self.hidden):
+            raise ValueError(f"hidden sizes must be >= 1, got {self.hidden}")
+        nets.activation(self.activation)
+
+
+MAXENT = Config(backup="maxent")
+MCE = Config()
+DEEP_MAXENT = Config(reward_model="mlp")
+
+
+class Hparams(NamedTuple):
+    lr: float = 0.05
+    """Optimiser learning rate."""
+    l2_coef: float = 0.0
+    """Weight of the squared L2 norm of the reward parameters."""
+    linf_eps: float = 0.0
+    """Stop updating once ``max |Dcum - Dcum_expert| <= linf_eps`` (0: never)."""
+
+
+class State(NamedTuple):
+    params: Any
+    opt_state: optax.OptState
+    key: jax.Array
+    step: jax.Array
+    converged: jax.Array
+
+
+class IRLTrainer(NamedTuple):
+    """``init(key, data, hp) -> State``; ``step(state, data, hp) -> (State, metrics)``;
+    ``reward(params, mdp) -> [S]``; ``policy(params, mdp) -> [T, S, A]`` (the MCE /
+    MaxEnt policy of the learned reward, the policy IRL matched to the expert)."""
+
+    init: Callable
+    step: Callable
+    reward: Callable
+    policy: Callable
+    env_steps_per_step: int = 0
+
+
+def check_hparams(hp: Hparams) -> Hparams:
+    """Raises ValueError for concrete non-positive learning rates or negative coefficients."""
+    for name in ("lr", "l2_coef", "linf_eps"):
+        value = getattr(hp, name)
+        if isinstance(value, jax.core.Tracer):
+            continue
+        arr = jnp.asarray(value)
+        bad = arr <= 0 if name == "lr" else arr < 0
+        if bool(jnp.any(bad)) or not bool(jnp.all(jnp.isfinite(arr))):
+            raise ValueError(f"Hparams.{name} must be {'> 0' if name == 'lr' else '>= 0'} and finite, got {value}")
+    return hp
+
+
+def check_data(data: IRLData) -> IRLData:
+    mdp, occ = data
+    if jnp.shape(occ) != mdp.initial.shape:
+        raise ValueError(f"expert_occupancy must have shape {mdp.initial.shape} (like mdp.initial), got {jnp.shape(occ)}")
+    if not isinstance(occ, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(occ))):
+        raise ValueError("expert_occupancy contains NaN or inf")
+    return data
+
+
+class _LinearReward(nn.Module):
+    @nn.compact
+    def __call__(self, feats):
+        w = self.param("w", nn.initializers.zeros, (feats.shape[-1],), feats.dtype)
+        return feats @ w
+
+
+def _standardize(feats):
+    mean = feats.mean(0)
+    std = feats.std(0)
+    return (feats - mean) / jnp.where(std > 0, std, 1.0)
+
+
+def make_train(config: Config) -> IRLTrainer:
+    if config.reward_model == "linear":
+        model = _LinearReward()
+        reward_of = lambda params, feats: model.apply(params, feats)  # noqa: E731
+    else:
+        model = nets.MLP(tuple(config.hidden), 1, config.activation)
+        reward_of = lambda params, feats: model.apply(params, _standardize(feats))[:, 0]  # noqa: E731
+
+    def tx(hp: Hparams):
+        return optax.adam(hp.lr) if config.optimizer == "adam" else optax.sgd(hp.lr)
+
+    def reward_fn(params, mdp: TabularMDP):
+        return reward_of(params, mdp.features)
+
+    def policy_fn(params, mdp: TabularMDP):
+        r = reward_fn(params, mdp)
+        return mce_partition(mdp.transitions, r, mdp.horizon, mdp.discount, backup=config.backup)[2]
+
+    def init(key, data: IRLData, hp: Hparams) -> State:
+        check_data(data)
+        check_hparams(hp)
+        key, k_init = jax.random.split(key)
+        params = model.init(k_init, data.mdp.features)
+        return State(params, tx(hp).init(params), key, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.bool_))
+
+    def step(state: State, data: IRLData, hp: Hparams):
+        mdp = data.mdp
+        pi = policy_fn(state.params, mdp)
+        _, occ = mce_occupancy(mdp.transitions, mdp.initial, pi, discount=mdp.discount)
+        excess = jax.lax.stop_gradient(occ - data.expert_occupancy)
+
+        def surrogate(params):
+            # Its gradient is the dual's: (Dcum_pi - Dcum_expert) . d r / d params.
+            l2 = sum(jnp.sum(p**2) for p in jax.tree.leaves(params))
+            return excess @ reward_fn(params, mdp) + hp.l2_coef * l2
+
+        grads = jax.grad(surrogate)(state.params)
+        updates, opt_state = tx(hp).update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        linf = jnp.max(jnp.abs(excess))
+        frozen = state.converged | (linf <= hp.linf_eps)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(frozen, b, a), new, old)  # noqa: E731
+        new = State(keep(params, state.params), keep(opt_state, state.opt_state), state.key,
+                    state.step + 1, frozen)
+        metrics = {
+            "linf": linf,
+            "grad_norm": optax.global_norm(grads),
+            "feature_gap": jnp.linalg.norm(excess @ mdp.features),
+        }
+        return new, metrics
+
+    return IRLTrainer(init, step, reward_fn, policy_fn)
+
+
+class IRLResult(NamedTuple):
+    reward: jax.Array  # [S] learned reward
+    policy: jax.Array  # [T, S, A] its MCE / MaxEnt policy
+    state: State
+    metrics: dict  # name -> [num_steps]
+
+
+def train(config: Config, key: jax.Array, data: IRLData, hparams: Hparams, num_steps: int) -> IRLResult:
+    """``num_steps`` IRL iterations in one ``lax.scan``; pure, so jit it and vmap it
+    over keys, hparams, demo occupancies or a batch of MDPs, e.g.
+    ``jax.jit(jax.vmap(partial(train, config, num_steps=500), in_axes=(0, None, None)))``
+    for seeds or ``in_axes=(None, 0, None)`` for a batch of :class:`IRLData`."""
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    trainer = make_train(config)
+    state = trainer.init(key, data, hparams)
+    state, metrics = jax.lax.scan(lambda s, _: trainer.step(s, data, hparams), state, None, length=num_steps)
+    return IRLResult(trainer.reward(state.params, data.mdp), trainer.policy(state.params, data.mdp), state, metrics)
