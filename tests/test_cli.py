@@ -37,3 +37,12 @@ def test_collect_from_saved_policy(tmp_path):
     demos, meta = data.load_demos(out, env)
     assert len(meta.returns) == 3 and meta.expert_return == 500.0
     np.testing.assert_allclose(data.episode_returns(demos), meta.returns)
+
+
+def test_train_dagger_queries_the_shipped_expert(tmp_path):
+    out = str(tmp_path / "dagger")
+    res = cli.train("dagger", env="cartpole", demos="cartpole", num_trajectories=1, seeds=2, steps=1, out=out)
+    assert res["algo"] == "dagger" and res["expert"] == "cartpole" and res["num_trajectories"] == 1
+    assert res["env_steps"] == 4 * 500 and len(res["normalized_return"]) == 2
+    with pytest.raises(ValueError, match="does not query an expert"):
+        cli.train("bc", env="cartpole", demos="cartpole", steps=1, expert="cartpole", out=out)

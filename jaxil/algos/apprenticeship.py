@@ -33,6 +33,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxil.algos.maxent_irl import mce_occupancy, optimal_policy
 from jaxil.envs.tabular import TabularMDP
@@ -161,7 +162,7 @@ def _check(data: ALData, hp: Hparams):
     f = data.mdp.features.shape[-1]
     if jnp.shape(data.expert_features) != (f,):
         raise ValueError(f"expert_features must be [F={f}], got {jnp.shape(data.expert_features)}")
-    if not isinstance(hp.eps, jax.core.Tracer) and float(jnp.asarray(hp.eps)) < 0:
+    if not isinstance(hp.eps, jax.core.Tracer) and not np.all(np.asarray(hp.eps, dtype=float) >= 0):
         raise ValueError(f"Hparams.eps must be >= 0, got {hp.eps}")
 
 

@@ -53,6 +53,7 @@ from typing import Any, Callable, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxil import nets
@@ -401,9 +402,9 @@ def check_hparams(hp: Hparams) -> Hparams:
         value = getattr(hp, name)
         if isinstance(value, jax.core.Tracer):
             continue
-        arr = jnp.asarray(value)
+        arr = np.asarray(value, dtype=float)
         bad = arr <= 0 if name == "lr" else arr < 0
-        if bool(jnp.any(bad)) or not bool(jnp.all(jnp.isfinite(arr))):
+        if np.any(bad) or not np.all(np.isfinite(arr)):
             raise ValueError(f"Hparams.{name} must be {'> 0' if name == 'lr' else '>= 0'} and finite, got {value}")
     return hp
 
@@ -412,7 +413,7 @@ def check_data(data: IRLData) -> IRLData:
     mdp, occ = data
     if jnp.shape(occ) != mdp.initial.shape:
         raise ValueError(f"expert_occupancy must have shape {mdp.initial.shape} (like mdp.initial), got {jnp.shape(occ)}")
-    if not isinstance(occ, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(occ))):
+    if not isinstance(occ, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(occ))):
         raise ValueError("expert_occupancy contains NaN or inf")
     return data
 
