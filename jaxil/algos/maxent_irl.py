@@ -48,6 +48,7 @@ occupancy (exact, or estimated from trajectories by
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
@@ -97,6 +98,7 @@ def _backward(transitions, reward, horizon, discount, terminal, backup):
     return v, q
 
 
+@partial(jax.jit, static_argnames=("horizon", "backup"))
 def mce_partition(
     transitions: jax.Array,
     reward: jax.Array,
@@ -128,6 +130,7 @@ def mce_partition(
     return v, q, jnp.exp(q - v[..., None])
 
 
+@partial(jax.jit, static_argnames=("horizon",))
 def optimal_policy(
     transitions: jax.Array, reward: jax.Array, horizon: int, discount=1.0, *, terminal=None
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -143,6 +146,7 @@ def _discounted_sum(d: jax.Array, discount) -> jax.Array:
     return jnp.tensordot(powers, d, axes=1)
 
 
+@partial(jax.jit, static_argnames=("horizon",))
 def mce_occupancy(
     transitions: jax.Array,
     initial: jax.Array,
@@ -204,7 +208,7 @@ def soft_value_iteration(
 
     Iterates ``Q = r + discount * P V``, ``V = logsumexp_a Q`` until the sup-norm
     change of ``V`` is ``<= tol`` or ``max_iters`` backups were done (``tol=0``: exactly
-    ``max_iters``). Needs ``discount < 1``. Returns ``V [S]``, ``Q [S, A]`` and the
+    ``max_iters``); returns the last backup's ``V`` and ``Q``. Needs ``discount < 1``. Returns ``V [S]``, ``Q [S, A]`` and the
     stationary MCE policy ``pi [S, A] = exp(Q - V)``.
     """
     _check_planning_args(transitions, reward, None)
@@ -214,27 +218,30 @@ def soft_value_iteration(
         raise ValueError(f"infinite-horizon soft value iteration needs 0 < discount < 1, got {discount}")
     if max_iters < 1:
         raise ValueError(f"max_iters must be >= 1, got {max_iters}")
+    return _soft_value_iteration(transitions, reward, discount, float(tol), int(max_iters), backup)
+
+
+@partial(jax.jit, static_argnames=("tol", "max_iters", "backup"))
+def _soft_value_iteration(transitions, reward, discount, tol, max_iters, backup):
     r_sa = jnp.broadcast_to(reward[:, None] if reward.ndim == 1 else reward, transitions.shape[:2])
 
-    def backup_fn(v):
-        q = r_sa + discount * _continuation(transitions, v, backup)
-        return jax.nn.logsumexp(q, axis=-1), q
-
     def cond(carry):
-        _, delta, i = carry
+        _, _, delta, i = carry
         return jnp.logical_and(delta > tol, i < max_iters)
 
     def body(carry):
-        v, _, i = carry
-        v_new, _ = backup_fn(v)
-        return v_new, jnp.max(jnp.abs(v_new - v)), i + 1
+        v, _, _, i = carry
+        q = r_sa + discount * _continuation(transitions, v, backup)
+        v_new = jax.nn.logsumexp(q, axis=-1)
+        return v_new, q, jnp.max(jnp.abs(v_new - v)), i + 1
 
     v0 = jnp.zeros(transitions.shape[0], r_sa.dtype)
-    v, _, _ = jax.lax.while_loop(cond, body, (v0, jnp.asarray(jnp.inf, r_sa.dtype), 0))
-    v, q = backup_fn(v)
+    init = (v0, jnp.zeros_like(r_sa), jnp.asarray(jnp.inf, r_sa.dtype), 0)
+    v, q, _, _ = jax.lax.while_loop(cond, body, init)
     return v, q, jnp.exp(q - v[:, None])
 
 
+@jax.jit
 def discounted_occupancy(transitions, initial, policy, discount) -> jax.Array:
     """``d [S] = sum_{t>=0} discount**t P(s_t = s)`` for a stationary ``[S, A]`` policy,
     solved exactly as ``(I - discount * P_pi^T) d = initial``; sums to ``1 / (1 - discount)``."""

@@ -21,6 +21,7 @@ Reward convention of the env: a step taken from state ``s`` earns ``reward[s]``,
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import NamedTuple, Sequence
 
 import jax
@@ -349,6 +350,21 @@ def objectworld(
             f"got grid_size={grid_size}, n_colors={n_colors}, n_objects={n_objects}"
         )
     dtype = jnp.result_type(float)
+    feats, reward = _objectworld_arrays(key, n, n_objects, n_colors, bool(discrete_features), dtype)
+    mdp = TabularMDP(
+        transitions=jnp.asarray(grid_transitions(n, n, slip), dtype),
+        initial=jnp.full(n * n, 1.0 / (n * n), dtype),
+        features=feats,
+        reward=reward,
+        discount=jnp.asarray(discount, dtype),
+        horizon=2 * n if horizon is None else int(horizon),
+    )
+    return check_mdp(mdp)
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _objectworld_arrays(key, n, n_objects, n_colors, discrete, dtype):
+    """Features ``[S, F]`` and true reward ``[S]`` of :func:`objectworld`."""
     cells, outer, inner = objectworld_objects(key, n, n_objects=n_objects, n_colors=n_colors)
     xy = jnp.stack(jnp.divmod(jnp.arange(n * n), n), -1).astype(dtype)  # (row, col)
     dist = jnp.linalg.norm(xy[:, None, :] - xy[cells][None, :, :], axis=-1)  # [S, objects]
@@ -359,22 +375,14 @@ def objectworld(
         return jnp.where(jnp.isinf(d), 2.0 * n, d)
 
     d = jnp.concatenate([nearest(outer), nearest(inner)], -1)  # [S, 2C]
-    if discrete_features:
+    if discrete:
         thresholds = jnp.arange(1, n + 1, dtype=dtype)
         feats = (d[:, :, None] <= thresholds).reshape(n * n, -1).astype(dtype)
     else:
         feats = d
     near0, near1 = d[:, 0] <= 3.0, d[:, 1] <= 2.0
     reward = jnp.where(near0 & near1, 1.0, jnp.where(near0, -1.0, 0.0)).astype(dtype)
-    mdp = TabularMDP(
-        transitions=jnp.asarray(grid_transitions(n, n, slip), dtype),
-        initial=jnp.full(n * n, 1.0 / (n * n), dtype),
-        features=feats,
-        reward=reward,
-        discount=jnp.asarray(discount, dtype),
-        horizon=2 * n if horizon is None else int(horizon),
-    )
-    return check_mdp(mdp)
+    return feats, reward
 
 
 def objectworld_objects(key: jax.Array, grid_size: int = 10, *, n_objects: int = 15, n_colors: int = 2):
@@ -415,19 +423,28 @@ def random_mdp(
     if features == "gaussian" and n_features < 1:
         raise ValueError(f"n_features must be >= 1, got {n_features}")
     dtype = jnp.result_type(float)
+    tr, initial, feats, reward = _random_mdp_arrays(key, n_states, n_actions, branching, n_features, features, dtype)
+    mdp = TabularMDP(tr, initial, feats, reward, jnp.asarray(discount, dtype), int(horizon))
+    return check_mdp(mdp)
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6))
+def _random_mdp_arrays(key, n_states, n_actions, branching, n_features, features, dtype):
     k_next, k_prob, k_init, k_feat, k_w = jax.random.split(key, 5)
     order = jnp.argsort(jax.random.uniform(k_next, (n_states, n_actions, n_states)), -1)
     succ = order[..., :branching]  # distinct successors per (s, a)
-    probs = jax.random.dirichlet(k_prob, jnp.ones(branching, dtype), (n_states, n_actions))
+    # Normalised Exp(1) draws are Dirichlet(1, ..., 1) draws (and far cheaper to compile).
+    probs = jax.random.exponential(k_prob, (n_states, n_actions, branching), dtype)
+    probs = probs / probs.sum(-1, keepdims=True)
     tr = jnp.einsum("sab,sabt->sat", probs, jax.nn.one_hot(succ, n_states, dtype=dtype))
-    initial = jax.random.dirichlet(k_init, jnp.ones(n_states, dtype))
+    initial = jax.random.exponential(k_init, (n_states,), dtype)
+    initial = initial / initial.sum()
     if features == "onehot":
         feats = jnp.eye(n_states, dtype=dtype)
     else:
         feats = jax.random.normal(k_feat, (n_states, n_features), dtype)
     w = jax.random.normal(k_w, (feats.shape[1],), dtype) / np.sqrt(feats.shape[1])
-    mdp = TabularMDP(tr, initial, feats, feats @ w, jnp.asarray(discount, dtype), int(horizon))
-    return check_mdp(mdp)
+    return tr, initial, feats, feats @ w
 
 
 # ----------------------------------------------------------------------- trajectories
