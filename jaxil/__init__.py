@@ -20,7 +20,7 @@ if not _os.environ.get("JAXIL_KEEP_XLA_FLAGS") and "xla_cpu_multi_thread_eigen" 
 if not _os.environ.get("JAXIL_KEEP_XLA_FLAGS") and "concurrency_optimized_scheduler" not in _os.environ.get("XLA_FLAGS", ""):
     _os.environ["XLA_FLAGS"] += " --xla_cpu_enable_concurrency_optimized_scheduler=false"
 
-from jaxil import envs, eval, loop, nets, policy, rl  # noqa: E402
+from jaxil import algos, data, envs, eval, loop, nets, policy, rl  # noqa: E402
 from jaxil.envs import Env, EnvSpec, EnvState, make  # noqa: E402
 from jaxil.eval import evaluate, normalized_score  # noqa: E402
 from jaxil.loop import Trainer, run  # noqa: E402
@@ -29,6 +29,6 @@ from jaxil.types import Demos, Transition  # noqa: E402
 
 __all__ = [
     "Demos", "Env", "EnvSpec", "EnvState", "PolicySpec", "Trainer", "Transition",
-    "envs", "eval", "evaluate", "load_policy", "loop", "make", "nets", "normalized_score",
+    "algos", "data", "envs", "eval", "evaluate", "load_policy", "loop", "make", "nets", "normalized_score",
     "policy", "rl", "run", "save_policy",
 ]

@@ -1,0 +1,41 @@
+"""Every notebook runs top to bottom at SCALE="small" from a fresh kernel.
+
+The committed copies hold full-scale outputs; here each one is executed in a
+temporary directory (so its figures do not overwrite the committed ones) and the
+numbers it reports are checked where the notebook's claim has a threshold.
+"""
+
+import glob
+import json
+import os
+
+import pytest
+
+NOTEBOOKS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), os.pardir, "notebooks", "*.ipynb")))
+
+
+def _execute(path: str, workdir: str, monkeypatch) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("JAXIL_NOTEBOOK_SCALE", "small")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": workdir}})
+    client.execute()
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
+def test_notebook_runs_at_small_scale(path, tmp_path, monkeypatch):
+    _execute(path, str(tmp_path), monkeypatch)
+    name = os.path.splitext(os.path.basename(path))[0]
+    figures = tmp_path / "figures"
+    assert (figures / f"{name}.png").exists()
+    summary_path = figures / f"{name}.json"
+    if name == "bc_vs_dagger_compounding_error":
+        summary = json.loads(summary_path.read_text())
+        assert 1.6 <= summary["slope"]["BC"] <= 2.4, summary["slope"]
+        assert 0.7 <= summary["slope"]["DAgger"] <= 1.3, summary["slope"]
