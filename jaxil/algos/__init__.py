@@ -1,6 +1,6 @@
 """Imitation algorithms, one module each, all in the Config/Hparams/State/make_train shape."""
 
-from jaxil.algos import bc, dagger
+from jaxil.algos import apprenticeship, bc, dagger, maxent_irl  # noqa: F401  (tabular IRL: not CLI trainers)
 
 ALGOS = {"bc": bc, "dagger": dagger}
 # Default trainer steps per algorithm for `jaxil train` when --steps is not given
