@@ -381,6 +381,8 @@ class Hparams(NamedTuple):
     """Weight of the squared L2 norm of the reward parameters."""
     linf_eps: float = 0.0
     """Stop updating once ``max |Dcum - Dcum_expert| <= linf_eps`` (0: never)."""
+    init_scale: float = 0.0
+    """Std of the normal initial weights of the linear reward (0: zeros)."""
 
 
 class State(NamedTuple):
@@ -405,7 +407,7 @@ class IRLTrainer(NamedTuple):
 
 def check_hparams(hp: Hparams) -> Hparams:
     """Raises ValueError for concrete non-positive learning rates or negative coefficients."""
-    for name in ("lr", "l2_coef", "linf_eps"):
+    for name in ("lr", "l2_coef", "linf_eps", "init_scale"):
         value = getattr(hp, name)
         if isinstance(value, jax.core.Tracer):
             continue
@@ -428,7 +430,7 @@ def check_data(data: IRLData) -> IRLData:
 class _LinearReward(nn.Module):
     @nn.compact
     def __call__(self, feats):
-        w = self.param("w", nn.initializers.zeros, (feats.shape[-1],), feats.dtype)
+        w = self.param("w", nn.initializers.normal(1.0), (feats.shape[-1],), feats.dtype)
         return feats @ w
 
 
@@ -461,6 +463,8 @@ def make_train(config: Config) -> IRLTrainer:
         check_hparams(hp)
         key, k_init = jax.random.split(key)
         params = model.init(k_init, data.mdp.features)
+        if config.reward_model == "linear":
+            params = jax.tree.map(lambda p: hp.init_scale * p, params)
         return State(params, tx(hp).init(params), key, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.bool_))
 
     def step(state: State, data: IRLData, hp: Hparams):
