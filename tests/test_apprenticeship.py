@@ -104,18 +104,21 @@ def test_max_margin_on_cliff_world_and_projection_margin_shrinks():
     assert float(mm.metrics["distance"][-1]) <= float(proj.metrics["distance"][-1]) + 1e-9
 
 
-def test_vmap_over_seeds_equals_single_runs_and_eps_stops():
-    mdp = tb.random_mdp(jax.random.PRNGKey(4), 8, 3, n_features=3, horizon=5)
-    data = al.expert_al_data(mdp, _expert(mdp, 2.0))
+def test_vmap_over_seeds_and_mdps_equals_single_runs_and_eps_stops():
     cfg = al.Config(method="projection", iterations=8)
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    # Run i: seed i on MDP i (same shapes), all in one vmapped program.
+    mdps = jax.vmap(lambda k: tb.random_mdp(k, 8, 3, n_features=3, horizon=5))(keys)
+    datas = jax.vmap(lambda m: al.expert_al_data(m, _expert(m, 2.0)))(mdps)
+    batched = jax.jit(jax.vmap(partial(al.train, cfg), in_axes=(0, 0, None)))(keys, datas, al.Hparams())
     run = jax.jit(partial(al.train, cfg))
-    batched = jax.jit(jax.vmap(partial(al.train, cfg), in_axes=(0, None, None)))(keys, data, al.Hparams())
     for i in range(3):
-        one = run(keys[i], data, al.Hparams())
+        one = run(keys[i], jax.tree.map(lambda x: x[i], datas), al.Hparams())
         np.testing.assert_allclose(batched.policy[i], one.policy, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(batched.metrics["margin"][i], one.metrics["margin"], rtol=1e-9, atol=1e-12)
-    assert not np.allclose(batched.metrics["margin"][0, 0], batched.metrics["margin"][1, 0])
+    data = jax.tree.map(lambda x: x[0], datas)
+    other_seed = run(keys[1], data, al.Hparams())
+    assert not np.allclose(other_seed.metrics["margin"][0], batched.metrics["margin"][0, 0])  # seeds matter
     # eps: the state freezes once the margin is reached (same compilation).
     eps = float(batched.metrics["margin"][0, 2])
     stopped = run(keys[0], data, al.Hparams(eps=eps))

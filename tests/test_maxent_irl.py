@@ -245,6 +245,20 @@ def test_mce_irl_matches_expert_occupancy(which):
     assert float(jnp.max(jnp.abs(occ0 - data.expert_occupancy))) > 0.05
 
 
+def test_mce_irl_from_sampled_trajectories():
+    mdp = tb.cliff_world()
+    expert = _mce_expert(mdp)
+    exact = mi.expert_data(mdp, expert).expert_occupancy
+    states = tb.sample_trajectories(jax.random.PRNGKey(0), mdp, expert, 4000).states
+    occ = mi.occupancy_from_trajectories(states, mdp.n_states, mdp.discount)
+    assert float(jnp.max(jnp.abs(occ - exact))) < 0.1  # sampling noise only
+    res = _train(mi.MCE, jax.random.PRNGKey(0), mi.IRLData(mdp, occ), HP, num_steps=1000)
+    _, learned = mi.mce_occupancy(mdp.transitions, mdp.initial, res.policy)
+    assert float(jnp.max(jnp.abs(learned - exact))) < 0.1
+    gap = mi.normalized_return(mdp, res.policy) - mi.normalized_return(mdp, expert)
+    assert abs(float(gap)) < 0.05, float(gap)
+
+
 def test_maxent_2008_irl_on_deterministic_grid_and_linear_features():
     mdp = tb.gridworld(4, features="xy", horizon=6)
     w_true = jnp.array([0.7, -0.4])
@@ -277,22 +291,21 @@ def test_vmap_over_seeds_and_mdps_equals_single_runs():
     keys = jax.random.split(jax.random.PRNGKey(0), 3)
     mdps = jax.vmap(lambda k: tb.random_mdp(k, 8, 3, n_features=3, horizon=5))(keys)
     datas = jax.vmap(lambda m: mi.expert_data(m, _mce_expert(m)))(mdps)
-    data = jax.tree.map(lambda x: x[0], datas)
     hp = mi.Hparams(lr=0.01)
     run = partial(mi.train, mi.Config(reward_model="mlp", hidden=(8,)), num_steps=20)
     single = jax.jit(run)
-    by_seed = jax.jit(jax.vmap(run, in_axes=(0, None, None)))(keys, data, hp)
-    by_mdp = jax.jit(jax.vmap(run, in_axes=(None, 0, None)))(keys[0], datas, hp)
+    # Run i: seed i on MDP i, all in one vmapped program.
+    batched = jax.jit(jax.vmap(run, in_axes=(0, 0, None)))(keys, datas, hp)
     # Equal up to float64 rounding (batched and unbatched matmuls may round differently).
     close = partial(np.testing.assert_allclose, rtol=1e-6, atol=1e-9)
     for i in range(3):
-        one = single(keys[i], data, hp)
-        close(by_seed.reward[i], one.reward)
-        close(by_seed.metrics["linf"][i], one.metrics["linf"])
-        one = single(keys[0], jax.tree.map(lambda x: x[i], datas), hp)
-        close(by_mdp.policy[i], one.policy)
+        one = single(keys[i], jax.tree.map(lambda x: x[i], datas), hp)
+        close(batched.reward[i], one.reward)
+        close(batched.policy[i], one.policy)
+        close(batched.metrics["linf"][i], one.metrics["linf"])
+    data0 = jax.tree.map(lambda x: x[0], datas)
+    assert not np.allclose(single(keys[1], data0, hp).reward, batched.reward[0])  # seeds matter for the MLP
     assert single._cache_size() == 1
-    assert not np.allclose(by_seed.reward[0], by_seed.reward[1])  # seeds matter for the MLP
 
 
 def test_no_recompilation_for_new_hparams_or_demos():
@@ -346,3 +359,15 @@ def test_deep_maxent_evd_falls_as_demos_grow():
     means = [float(evd(n).mean()) for n in (8, 128, 2048)]
     assert means[0] > means[1] > means[2], means
     assert means[2] < 0.5 * means[0], means
+
+
+def test_runs_under_the_jaxil_driver_in_chunks():
+    from jaxil import loop
+
+    mdp = tb.cliff_world(horizon=4)
+    data = mi.expert_data(mdp, _mce_expert(mdp))
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    res = loop.run(mi.make_train(mi.MCE), keys, mi.Hparams(lr=0.5), 40, demos=data, chunk_steps=20)
+    assert res.metrics["linf"].shape == (2, 40)
+    assert res.metrics["linf"][0, -1] < 0.5 * res.metrics["linf"][0, 0]
+    np.testing.assert_array_equal(res.state.step, [40, 40])
