@@ -1,0 +1,105 @@
+"""GAIL (Ho & Ermon 2016): PPO on the reward of a discriminator between expert and policy.
+
+D(x) = sigmoid(MLP(x)) is the probability that x came from the expert, with
+x = (s, a) or (s, s'). Reward forms, in terms of the logit l = log D - log(1 - D):
+
+- ``gail``:  -log(1 - D) = softplus(l)   (positive: a survival bonus; the paper's form
+  up to its sign convention for D)
+- ``log_d``: log D = -softplus(-l)       (negative: favours ending episodes early)
+- ``logit``: l = log D - log(1 - D)      (the AIRL-style form, both signs)
+
+Runs through :mod:`jaxil.algos.adversarial` (PPO from :mod:`jaxil.rl.ppo`, unchanged).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxil import nets
+from jaxil.algos import adversarial
+from jaxil.envs import Env
+from jaxil.loop import Trainer
+from jaxil.rl import ppo
+from jaxil.types import Transition
+
+REWARD_FORMS = ("gail", "log_d", "logit")
+INPUTS = ("sa", "ss")
+
+State = adversarial.State
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    ppo: ppo.Config = ppo.Config(num_envs=8, num_steps=128)
+    """The policy learner (any PPO config)."""
+    disc_hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of the discriminator."""
+    disc_activation: str = "tanh"
+    """Hidden activation of the discriminator."""
+    disc_input: str = "sa"
+    """sa: D(s, a); ss: D(s, s') (learning from observations only)."""
+    reward_form: str = "gail"
+    """gail (-log(1 - D)) | log_d (log D) | logit (log D - log(1 - D))."""
+    disc_updates: int = 4
+    """Discriminator minibatch steps per PPO iteration."""
+    disc_batch: int = 256
+    """Expert and policy transitions per discriminator minibatch (each)."""
+
+    def __post_init__(self):
+        if self.reward_form not in REWARD_FORMS:
+            raise ValueError(f"unknown GAIL reward_form {self.reward_form!r}; choose one of {REWARD_FORMS}")
+        if self.disc_input not in INPUTS:
+            raise ValueError(f"unknown GAIL disc_input {self.disc_input!r}; choose one of {INPUTS}")
+        if self.disc_updates < 1 or self.disc_batch < 1:
+            raise ValueError(f"disc_updates and disc_batch must be >= 1, got {self.disc_updates}, {self.disc_batch}")
+
+
+class Hparams(NamedTuple):
+    lr: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    ent_coef: float = 0.0
+    """Entropy bonus of the policy (PPO's)."""
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    reward_scale: float = 1.0
+    disc_lr: float = 3e-4
+    """Adam learning rate of the discriminator."""
+    grad_penalty: float = 10.0
+    """Weight of the gradient penalty (|grad logit| - 1)^2 on interpolates."""
+
+
+def disc_inputs(kind: str, batch: Transition) -> jax.Array:
+    second = batch.action if kind == "sa" else batch.next_obs
+    return jnp.concatenate([batch.obs, second], -1)
+
+
+def reward_from_logit(form: str, logit: jax.Array) -> jax.Array:
+    if form == "gail":
+        return jax.nn.softplus(logit)
+    if form == "log_d":
+        return -jax.nn.softplus(-logit)
+    return logit
+
+
+def discriminator(config: Config, env: Env) -> adversarial.Discriminator:
+    net = nets.MLP(tuple(config.disc_hidden), 1, config.disc_activation)
+    second = env.spec.action_size if config.disc_input == "sa" else env.spec.obs_size
+
+    def logit(params, batch: Transition, log_pi, hp):
+        return net.apply(params, disc_inputs(config.disc_input, batch))[..., 0]
+
+    def reward(params, batch: Transition, log_pi, hp):
+        return reward_from_logit(config.reward_form, logit(params, batch, log_pi, hp))
+
+    return adversarial.Discriminator(lambda k: net.init(k, jnp.zeros(env.spec.obs_size + second)), logit, reward)
+
+
+def make_train(config: Config, env: Env) -> Trainer:
+    return adversarial.make_adversarial(config.ppo, env, discriminator(config, env), config.disc_updates,
+                                        config.disc_batch)
