@@ -81,7 +81,7 @@ def collect(policy: str, episodes: int = 50, out: str = "demos.npz", seed: int =
 
 
 def train(
-    algo: tyro.conf.Positional[Literal["ppo", "sac", "bc", "dagger"]],
+    algo: tyro.conf.Positional[Literal["ppo", "sac", "bc", "dagger", "gail", "airl"]],
     env: str = "cartpole",
     demos: str | None = None,
     num_trajectories: int | None = None,

@@ -108,4 +108,6 @@ def print_score_table(title: str, rows: Mapping[str, tuple[np.ndarray, np.ndarra
         ret = np.asarray(ret, dtype=float)
         n = ["-", "-"] if norm is None else [f"{np.mean(norm):.3f}", f"{np.min(norm):.3f}"]
         table.add_row(name, str(ret.size), f"{ret.mean():.2f}", f"{ret.min():.2f}", *n)
-    Console().print(table)
+    console = Console()
+    console.width = max(console.width, 100)  # not squeezed when output is piped
+    console.print(table)

@@ -47,10 +47,10 @@ def _setup(algo: str, env, steps: int | None, expert: str | None = None):
         rec = experts.with_steps(rec, steps) if steps is not None else rec
         return experts.make_trainer(rec, env), rec.config, rec.hparams, rec.num_steps, rec.chunk_steps
     if algo in algos.ALGOS:
-        module = algos.ALGOS[algo]
-        config, hparams = module.Config(), module.Hparams()
-        n = steps or algos.DEFAULT_STEPS[algo]
-        return _make(algo, config, env, expert), config, hparams, n, n
+        config, hparams, n = algos.defaults(algo, env.spec.name)
+        n = steps or n
+        chunk = experts.with_steps(experts.Recipe(algo, config, hparams, n, max(1, n // 10)), n).chunk_steps
+        return _make(algo, config, env, expert), config, hparams, n, chunk
     raise ValueError(f"unknown algorithm {algo!r}; known: {algo_names()}")
 
 

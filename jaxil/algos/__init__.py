@@ -1,10 +1,35 @@
 """Imitation algorithms, one module each, all in the Config/Hparams/State/make_train shape."""
 
-from jaxil.algos import apprenticeship, bc, dagger, maxent_irl  # noqa: F401  (tabular IRL: not CLI trainers)
+import dataclasses
 
-ALGOS = {"bc": bc, "dagger": dagger}
+from jaxil.algos import airl, apprenticeship, bc, dagger, gail, maxent_irl  # noqa: F401  (tabular IRL: not CLI trainers)
+from jaxil.rl import ppo
+
+ALGOS = {"bc": bc, "dagger": dagger, "gail": gail, "airl": airl}
 # Default trainer steps per algorithm for `jaxil train` when --steps is not given
-# (BC: logged points of 50 updates each; DAgger: rounds of interaction).
-DEFAULT_STEPS = {"bc": 40, "dagger": 5}
+# (BC: logged points of 50 updates each; DAgger: rounds of interaction; GAIL/AIRL:
+# PPO iterations of 1024 env steps).
+DEFAULT_STEPS = {"bc": 40, "dagger": 5, "gail": 300, "airl": 300}
 # Algorithms that query an expert policy during training (`--expert`).
 NEEDS_EXPERT = {"dagger"}
+ADVERSARIAL = {"gail", "airl"}
+
+
+def defaults(algo: str, env_name: str):
+    """``(config, hparams, steps)`` that ``jaxil train ALGO --env ENV`` uses.
+
+    Adversarial methods on cartpole use the PPO settings of cartpole's expert recipe
+    (no observation normalisation, lr 2.5e-4, entropy 0.01); AIRL there trains the
+    policy on softplus of its logit, since cartpole terminates on failure (see
+    ``airl.Config.policy_reward``).
+    """
+    if algo not in ALGOS:
+        raise ValueError(f"unknown imitation algorithm {algo!r}; known: {sorted(ALGOS)}")
+    module = ALGOS[algo]
+    config, hparams, steps = module.Config(), module.Hparams(), DEFAULT_STEPS[algo]
+    if algo in ADVERSARIAL and env_name == "cartpole":
+        config = dataclasses.replace(config, ppo=ppo.Config(num_envs=8, num_steps=128, normalize_obs=False))
+        hparams = hparams._replace(lr=2.5e-4, ent_coef=0.01)
+        if algo == "airl":
+            config = dataclasses.replace(config, policy_reward="softplus")
+    return config, hparams, steps
