@@ -1,13 +1,13 @@
 """The adversarial imitation loop shared by GAIL and AIRL.
 
-One trainer step is one PPO iteration with a learned reward::
+One trainer step is one iteration of the RL learner with a learned reward::
 
-    rollout (jaxil.rl.ppo.rollout)
+    collect (jaxil.rl.ppo.rollout, or jaxil.rl.sac.collect into its replay buffer)
       -> disc_updates discriminator steps: expert transitions (label 1) vs the
-         rollout's transitions (label 0), binary cross-entropy on logits
-         + a gradient penalty on interpolates
-      -> reward = the algorithm's reward of the updated discriminator
-      -> PPO epochs on that reward (jaxil.rl.ppo.update)
+         policy's (label 0: this rollout for PPO, replay samples for SAC),
+         binary cross-entropy on logits + a gradient penalty on interpolates
+      -> the learner's update on the updated discriminator's reward (PPO epochs on
+         the rollout, or SAC updates on replay batches relabelled with it)
 
 An algorithm is a :class:`Discriminator`: how to initialise its params, its logit
 ``logit(params, batch, log_pi)`` (``log D - log(1 - D)``, D the probability that a
@@ -30,10 +30,11 @@ from jaxil import policy as pol
 from jaxil.algos import bc
 from jaxil.envs import Env
 from jaxil.loop import Trainer
-from jaxil.rl import ppo
+from jaxil.rl import ppo, replay, sac
 from jaxil.types import Demos, Transition
 
 PPO_FIELDS = ppo.Hparams._fields
+SAC_FIELDS = sac.Hparams._fields
 
 
 class Discriminator(NamedTuple):
@@ -46,7 +47,7 @@ class Discriminator(NamedTuple):
 
 
 class State(NamedTuple):
-    ppo: ppo.State
+    rl: Any  # the learner's state (jaxil.rl.ppo.State or jaxil.rl.sac.State)
     disc_params: Any
     disc_opt_state: optax.OptState
     input_norm: pol.ObsNorm  # fixed: the demos' observation statistics
@@ -56,6 +57,11 @@ class State(NamedTuple):
 def ppo_hparams(hp) -> ppo.Hparams:
     """The PPO fields of an algorithm's flat Hparams (flat, so every field is sweepable)."""
     return ppo.Hparams(*(getattr(hp, f) for f in PPO_FIELDS))
+
+
+def sac_hparams(hp) -> sac.Hparams:
+    """The SAC fields of an algorithm's flat Hparams."""
+    return sac.Hparams(*(getattr(hp, f) for f in SAC_FIELDS))
 
 
 def action_features(spec, action: jax.Array) -> jax.Array:
@@ -101,10 +107,62 @@ def _sample_policy(key, flat: Transition, n: int) -> Transition:
     return jax.tree.map(lambda x: x[idx], flat)
 
 
-def make_adversarial(ppo_config: ppo.Config, env: Env, disc: Discriminator, disc_updates: int, disc_batch: int,
+class Learner(NamedTuple):
+    """The RL algorithm under the discriminator, as the pieces the loop needs."""
+
+    spec: pol.PolicySpec
+    env_steps_per_step: int
+    init: Callable[[jax.Array, Any], Any]
+    """``init(key, hparams) -> state``."""
+    collect: Callable[[Any], tuple[Any, Any]]
+    """``collect(state) -> (state, traj)``; traj has ``transition`` / ``episode_return`` [T, N]."""
+    policy_batch: Callable[[Any, Any, jax.Array, int], Transition]
+    """``policy_batch(state, traj, key, n)``: the policy's transitions the discriminator sees."""
+    update: Callable[[Any, Any, Callable[[Transition], jax.Array], Any], tuple[Any, dict]]
+    """``update(state, traj, reward_of_batch, hparams) -> (state, metrics)``."""
+    policy_params: Callable[[Any], dict]
+
+
+def _flat(tr: Transition) -> Transition:
+    return jax.tree.map(lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), tr)
+
+
+def ppo_learner(config: ppo.Config, env: Env) -> Learner:
+    """On-policy: the discriminator sees this iteration's rollout; PPO learns from its rewards."""
+
+    def update(state, traj, reward_of_batch, hp):
+        reward = reward_of_batch(_flat(traj.transition)).reshape(config.num_steps, config.num_envs)
+        state, metrics = ppo.update(config, env, state, traj, reward, ppo_hparams(hp))
+        return state, {**metrics, "learned_reward": reward.mean()}
+
+    return Learner(ppo.policy_spec(config, env), config.batch_size,
+                   lambda key, hp: ppo.init(config, env, key, ppo_hparams(hp)),
+                   lambda state: ppo.rollout(config, env, state),
+                   lambda state, traj, key, n: _sample_policy(key, _flat(traj.transition), n),
+                   update,
+                   lambda state: {"actor": state.params["actor"], "obs_norm": state.params["obs_norm"]})
+
+
+def sac_learner(config: sac.Config, env: Env) -> Learner:
+    """Off-policy (as in DAC): the discriminator sees replay samples; SAC relabels every
+    sampled batch with the current discriminator's reward."""
+
+    def update(state, traj, reward_of_batch, hp):
+        state, metrics = sac.train_updates(config, env, state, sac_hparams(hp), batch_reward_fn=reward_of_batch)
+        return state, metrics
+
+    return Learner(sac.policy_spec(config, env), config.env_steps_per_step,
+                   lambda key, hp: sac.init(config, env, key, sac_hparams(hp)),
+                   lambda state: sac.collect(config, env, state),
+                   lambda state, traj, key, n: replay.buffer_sample(state.buffer, key, n),
+                   update,
+                   lambda state: state.params.actor)
+
+
+def make_adversarial(learner: Learner, env: Env, disc: Discriminator, disc_updates: int, disc_batch: int,
                      normalize_inputs: bool = True) -> Trainer:
-    """The adversarial Trainer; Hparams must carry PPO's fields plus ``disc_lr`` and ``grad_penalty``."""
-    spec = ppo.policy_spec(ppo_config, env)
+    """The adversarial Trainer; Hparams carry the learner's fields plus ``disc_lr`` and ``grad_penalty``."""
+    spec = learner.spec
     espec = env.spec
 
     def featurize(norm: pol.ObsNorm, tr: Transition) -> Transition:
@@ -115,16 +173,17 @@ def make_adversarial(ppo_config: ppo.Config, env: Env, disc: Discriminator, disc
         return jax.lax.stop_gradient(pol.log_prob(spec, policy_params, tr.obs, tr.action))
 
     def init_fn(key, demos: Demos, hp) -> State:
-        key, k_ppo, k_disc = jax.random.split(key, 3)
+        key, k_rl, k_disc = jax.random.split(key, 3)
         disc_params = disc.init(k_disc)
         tx = optax.adam(hp.disc_lr)
-        return State(ppo.init(ppo_config, env, k_ppo, ppo_hparams(hp)), disc_params, tx.init(disc_params),
+        return State(learner.init(k_rl, hp), disc_params, tx.init(disc_params),
                      bc.masked_obs_norm(demos.obs, demos.mask), key)
 
-    def disc_step(carry, k, flat: Transition, demos: Demos, policy_params, norm, hp):
+    def disc_step(carry, k, rl_state, traj, demos: Demos, policy_params, norm, hp):
         params, opt_state = carry
         k_e, k_p, k_gp = jax.random.split(k, 3)
-        raw_expert, raw_mine = _sample_expert(k_e, demos, disc_batch), _sample_policy(k_p, flat, disc_batch)
+        raw_expert, raw_mine = _sample_expert(k_e, demos, disc_batch), learner.policy_batch(rl_state, traj, k_p,
+                                                                                            disc_batch)
         expert, mine = featurize(norm, raw_expert), featurize(norm, raw_mine)
         lp_expert, lp_mine = log_pi(policy_params, raw_expert), log_pi(policy_params, raw_mine)
 
@@ -142,21 +201,27 @@ def make_adversarial(ppo_config: ppo.Config, env: Env, disc: Discriminator, disc
         return (optax.apply_updates(params, updates), opt_state), aux
 
     def step_fn(state: State, demos: Demos, hp):
-        ppo_state, traj = ppo.rollout(ppo_config, env, state.ppo)
-        flat = jax.tree.map(lambda x: x.reshape(ppo_config.batch_size, *x.shape[2:]), traj.transition)
+        rl_state, traj = learner.collect(state.rl)
         key, k_disc = jax.random.split(state.key)
-        policy_params = ppo_state.params
-        body = lambda c, k: disc_step(c, k, flat, demos, policy_params, state.input_norm, hp)
+        policy_params = learner.policy_params(rl_state)
+        body = lambda c, k: disc_step(c, k, rl_state, traj, demos, policy_params, state.input_norm, hp)
         (disc_params, disc_opt), aux = jax.lax.scan(body, (state.disc_params, state.disc_opt_state),
                                                     jax.random.split(k_disc, disc_updates))
-        reward = disc.reward(disc_params, featurize(state.input_norm, flat), log_pi(policy_params, flat), hp)
-        reward = reward.reshape(ppo_config.num_steps, ppo_config.num_envs)
-        ppo_state, ppo_metrics = ppo.update(ppo_config, env, ppo_state, traj, reward, ppo_hparams(hp))
-        metrics = {**ppo_metrics, **jax.tree.map(lambda x: x[-1], aux), "learned_reward": reward.mean(),
-                   **ppo.episode_metrics(traj)}
-        return State(ppo_state, disc_params, disc_opt, state.input_norm, key), metrics
+        reward_of_batch = lambda b: disc.reward(disc_params, featurize(state.input_norm, b),
+                                                log_pi(policy_params, b), hp)
+        rl_state, rl_metrics = learner.update(rl_state, traj, reward_of_batch, hp)
+        metrics = {**rl_metrics, **jax.tree.map(lambda x: x[-1], aux), **ppo.episode_metrics(traj)}
+        return State(rl_state, disc_params, disc_opt, state.input_norm, key), metrics
 
     def policy_fn(state: State):
-        return {"actor": state.ppo.params["actor"], "obs_norm": state.ppo.params["obs_norm"]}
+        return learner.policy_params(state.rl)
 
-    return Trainer(init_fn, step_fn, policy_fn, spec, ppo_config.batch_size)
+    return Trainer(init_fn, step_fn, policy_fn, spec, learner.env_steps_per_step)
+
+
+def make_learner(kind: str, ppo_config: ppo.Config, sac_config: sac.Config, env: Env) -> Learner:
+    if kind == "ppo":
+        return ppo_learner(ppo_config, env)
+    if kind == "sac":
+        return sac_learner(sac_config, env)
+    raise ValueError(f"unknown learner {kind!r}; choose ppo or sac")

@@ -33,7 +33,7 @@ from jaxil.algos import adversarial
 from jaxil.envs import Env, EnvSpec
 from jaxil.fileio import write_atomic
 from jaxil.loop import Trainer
-from jaxil.rl import ppo
+from jaxil.rl import ppo, sac
 from jaxil.types import Transition
 
 State = adversarial.State
@@ -41,8 +41,13 @@ State = adversarial.State
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    learner: str = "ppo"
+    """The RL algorithm under the discriminator: ppo (on-policy) or sac (off-policy,
+    continuous actions; far fewer env steps)."""
     ppo: ppo.Config = ppo.Config(num_envs=8, num_steps=128)
-    """The policy learner (any PPO config)."""
+    """PPO settings (learner="ppo")."""
+    sac: sac.Config = sac.Config()
+    """SAC settings (learner="sac")."""
     state_only: bool = True
     """g(s) (disentangled, transferable) instead of g(s, a)."""
     reward_hidden: tuple[int, ...] = (64, 64)
@@ -78,6 +83,16 @@ class Hparams(NamedTuple):
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     reward_scale: float = 1.0
+    actor_lr: float = 1e-3
+    """SAC only: Adam learning rate of the policy (PPO uses ``lr``)."""
+    critic_lr: float = 1e-3
+    """SAC only: learning rate of the twin critics."""
+    alpha_lr: float = 1e-3
+    """SAC only: learning rate of the entropy temperature."""
+    tau: float = 0.005
+    """SAC only: Polyak rate of the target critics."""
+    init_alpha: float = 1.0
+    """SAC only: initial entropy temperature."""
     disc_lr: float = 3e-4
     """Adam learning rate of g and h."""
     grad_penalty: float = 1.0
@@ -128,7 +143,8 @@ def discriminator(config: Config, env: Env) -> adversarial.Discriminator:
 
 
 def make_train(config: Config, env: Env) -> Trainer:
-    return adversarial.make_adversarial(config.ppo, env, discriminator(config, env), config.disc_updates,
+    learner = adversarial.make_learner(config.learner, config.ppo, config.sac, env)
+    return adversarial.make_adversarial(learner, env, discriminator(config, env), config.disc_updates,
                                         config.disc_batch)
 
 

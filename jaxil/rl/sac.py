@@ -20,7 +20,7 @@ truncated transitions bootstrap from ``next_obs``, the true state the step reach
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -302,8 +302,13 @@ def batch_reward(batch: Transition, reward_fn: RewardFn | None) -> jax.Array:
     return reward_fn(batch.obs, batch.action, batch.next_obs, batch.reward)
 
 
-def train_updates(config: Config, env: Env, state: State, hp: Hparams, reward_fn: RewardFn | None = None):
+def train_updates(config: Config, env: Env, state: State, hp: Hparams, reward_fn: RewardFn | None = None,
+                  batch_reward_fn: Callable[[Transition], jax.Array] | None = None):
     """``num_updates`` updates on uniformly sampled batches; metrics are their means.
+
+    ``batch_reward_fn(batch) -> [B]``, when given, computes the reward from the whole
+    sampled Transition (a learned reward that needs ``terminated``, as AIRL's does);
+    otherwise ``reward_fn`` or the env reward is used.
 
     Until ``learning_starts`` transitions exist the updates are computed and
     discarded (their metrics still come back): under ``vmap`` a ``cond`` would
@@ -314,7 +319,8 @@ def train_updates(config: Config, env: Env, state: State, hp: Hparams, reward_fn
     def one_update(s, _):
         key, k_batch = jax.random.split(s.key)
         batch = buffer_sample(s.buffer, k_batch, config.batch_size)
-        new, metrics = update(config, env, s._replace(key=key), batch, batch_reward(batch, reward_fn), hp)
+        reward = batch_reward_fn(batch) if batch_reward_fn is not None else batch_reward(batch, reward_fn)
+        new, metrics = update(config, env, s._replace(key=key), batch, reward, hp)
         # Select only what update changes: a select over the buffer would copy it.
         params, opt = jax.tree.map(lambda a, b: jnp.where(ready, a, b), (new.params, new.opt), (s.params, s.opt))
         return s._replace(params=params, opt=opt, key=key), metrics
