@@ -40,7 +40,10 @@ One module, three algorithms, chosen by :class:`Config`:
 
 All three follow the gradient ``Dcum(pi_r) - Dcum_expert`` of the (discounted)
 causal-entropy dual with respect to the state rewards, chained through the reward
-model, with an optax optimiser. The expert enters only through its ``[S]``
+model, with an optax optimiser. The policy is planned at the MDP's discount, the
+discount its occupancy is weighted with (``imitation``'s ``MCEIRL`` plans
+undiscounted whatever its ``discount``; the two agree at ``discount=1``, the
+default). The expert enters only through its ``[S]``
 occupancy (exact, or estimated from trajectories by
 :func:`occupancy_from_trajectories`), so demo sets of any size share one compilation.
 """
@@ -208,8 +211,8 @@ def soft_value_iteration(
 
     Iterates ``Q = r + discount * P V``, ``V = logsumexp_a Q`` until the sup-norm
     change of ``V`` is ``<= tol`` or ``max_iters`` backups were done (``tol=0``: exactly
-    ``max_iters``); returns the last backup's ``V`` and ``Q``. Needs ``discount < 1``. Returns ``V [S]``, ``Q [S, A]`` and the
-    stationary MCE policy ``pi [S, A] = exp(Q - V)``.
+    ``max_iters``). Needs ``discount < 1``. Returns the last backup's ``V [S]`` and
+    ``Q [S, A]`` and the stationary MCE policy ``pi [S, A] = exp(Q - V)``.
     """
     _check_planning_args(transitions, reward, None)
     if backup not in BACKUPS:
@@ -421,7 +424,9 @@ def check_hparams(hp: Hparams) -> Hparams:
 def check_data(data: IRLData) -> IRLData:
     mdp, occ = data
     if jnp.shape(occ) != mdp.initial.shape:
-        raise ValueError(f"expert_occupancy must have shape {mdp.initial.shape} (like mdp.initial), got {jnp.shape(occ)}")
+        raise ValueError(
+            f"expert_occupancy must have shape {mdp.initial.shape} (like mdp.initial), got {jnp.shape(occ)}"
+        )
     if not isinstance(occ, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(occ))):
         raise ValueError("expert_occupancy contains NaN or inf")
     return data
