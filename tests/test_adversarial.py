@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxil import data, envs, experts, loop
+from jaxil import data, envs, experts, loop, rewards
 from jaxil.algos import adversarial, airl, gail
 from jaxil.rl import ppo
 from jaxil.types import Transition
@@ -105,16 +105,21 @@ def test_airl_reward_round_trips(tmp_path, cartpole_one_traj):
     state, _ = jax.jit(trainer.step)(state, data.to_jax(data.select_trajectories(d, 1)), airl.Hparams())
     spec, params = airl.learned_reward(cfg, env, state)
     obs, action = jnp.asarray(d.obs[:10]), jnp.asarray(d.action[:10])
-    before = airl.reward_fn(spec, params, obs, action, obs)
-    airl.save_reward(str(tmp_path / "r"), spec, params)
-    spec2, params2 = airl.load_reward(str(tmp_path / "r"))
+    before = rewards.reward_fn(spec, params, obs, action, obs)
+    g = airl.reward_nets(cfg).g
+    direct = g.apply(state.disc_params["g"], jnp.concatenate([state.input_norm(obs), action], -1))[..., 0]
+    np.testing.assert_allclose(before, direct, rtol=1e-6)  # the exported reward is AIRL's g
+    rewards.save_reward(str(tmp_path / "r"), spec, params)
+    spec2, params2 = rewards.load_reward(str(tmp_path / "r"))
     assert spec2 == spec
-    np.testing.assert_array_equal(airl.reward_fn(spec2, params2, obs, action, obs), before)
+    np.testing.assert_array_equal(rewards.reward_fn(spec2, params2, obs, action, obs), before)
+    with pytest.raises(ValueError, match="obs_size=3, but env 'cartpole' has 4"):
+        rewards.check_env(spec2, envs.make("cartpole").spec)
     (tmp_path / "r" / "reward.msgpack").write_bytes(b"\x00garbage")
     with pytest.raises(ValueError, match="corrupt reward params"):
-        airl.load_reward(str(tmp_path / "r"))
+        rewards.load_reward(str(tmp_path / "r"))
     with pytest.raises(FileNotFoundError, match="no saved reward"):
-        airl.load_reward(str(tmp_path / "nothing"))
+        rewards.load_reward(str(tmp_path / "nothing"))
 
 
 def test_gail_learns_cartpole_from_one_trajectory(cartpole_one_traj):

@@ -10,28 +10,22 @@ A terminal transition has no successor: its ``h(s')`` term is zero (the value of
 absorbing state), so terminal steps are scored by ``g - h(s)`` only. The policy is
 trained on the logit (``f - log pi``: the entropy-regularised reward of the paper).
 
-After training, :func:`reward_fn` is the learned reward ``g`` as a standalone
-function; :func:`save_reward` / :func:`load_reward` write and read it (with its
-input normalisation) so ``jaxil train ppo --reward PATH`` can re-optimise it in a
-changed env.
+After training, :func:`learned_reward` gives ``g`` as a :mod:`jaxil.rewards` reward
+(``rewards.reward_fn``, ``rewards.save_reward`` / ``load_reward``), so
+``jaxil train sac|ppo --reward PATH`` can re-optimise it in a changed env.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import NamedTuple
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxil import nets, policy as pol
+from jaxil import nets, rewards
 from jaxil.algos import adversarial
-from jaxil.envs import Env, EnvSpec
-from jaxil.fileio import write_atomic
+from jaxil.envs import Env
 from jaxil.loop import Trainer
 from jaxil.rl import ppo, sac
 from jaxil.types import Transition
@@ -150,76 +144,8 @@ def make_train(config: Config, env: Env) -> Trainer:
 
 # ---- the learned reward as a standalone function ----------------------------------
 
-class LearnedReward(NamedTuple):
-    """What :func:`reward_fn` needs: the g network's params and the input normalisation."""
-
-    g_params: dict
-    input_norm: pol.ObsNorm
-
-
-@dataclasses.dataclass(frozen=True)
-class RewardSpec:
-    env: EnvSpec
-    hidden: tuple[int, ...]
-    activation: str
-    state_only: bool
-
-    def net(self) -> nets.MLP:
-        return nets.MLP(tuple(self.hidden), 1, self.activation)
-
-    def to_dict(self) -> dict:
-        return {"env": self.env.to_dict(), "hidden": list(self.hidden), "activation": self.activation,
-                "state_only": self.state_only}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RewardSpec":
-        return cls(EnvSpec.from_dict(d["env"]), tuple(d["hidden"]), d["activation"], bool(d["state_only"]))
-
-
-def learned_reward(config: Config, env: Env, state: State) -> tuple[RewardSpec, LearnedReward]:
-    """The reward ``g`` of one (unbatched) AIRL train state."""
-    spec = RewardSpec(env.spec, tuple(config.reward_hidden), config.disc_activation, config.state_only)
-    return spec, LearnedReward(state.disc_params["g"], state.input_norm)
-
-
-def reward_fn(spec: RewardSpec, params: LearnedReward, obs, action, next_obs) -> jax.Array:
-    """g(s) (or g(s, a)) of raw observations and actions with leading batch axes: ``[...]``."""
-    x = params.input_norm(obs)
-    if not spec.state_only:
-        lead = obs.shape[:-1]
-        feats = adversarial.action_features(spec.env, action.reshape(-1, *spec.env.action_shape))
-        x = jnp.concatenate([x, feats.reshape(*lead, -1)], -1)
-    return spec.net().apply(params.g_params, x)[..., 0]
-
-
-def save_reward(directory: str, spec: RewardSpec, params: LearnedReward, extra: dict | None = None) -> None:
-    """Writes ``reward.msgpack`` and ``reward.json`` atomically."""
-    os.makedirs(directory, exist_ok=True)
-    blob = flax.serialization.to_bytes(jax.tree.map(np.asarray, params._asdict()))
-    write_atomic(os.path.join(directory, "reward.msgpack"), blob)
-    meta = {"kind": "airl", "spec": spec.to_dict(), **(extra or {})}
-    write_atomic(os.path.join(directory, "reward.json"), json.dumps(meta, indent=2).encode())
-
-
-def load_reward(directory: str) -> tuple[RewardSpec, LearnedReward]:
-    """Reads a reward written by :func:`save_reward`; clear errors for missing or corrupt files."""
-    meta_path, blob_path = os.path.join(directory, "reward.json"), os.path.join(directory, "reward.msgpack")
-    for p in (meta_path, blob_path):
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"no saved reward at {directory!r}: missing {os.path.basename(p)}")
-    try:
-        with open(meta_path) as f:
-            spec = RewardSpec.from_dict(json.load(f)["spec"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"corrupt reward metadata {meta_path!r}: {e}") from e
-    g_in = jnp.zeros(spec.env.obs_size + (0 if spec.state_only else spec.env.action_size))
-    template = LearnedReward(spec.net().init(jax.random.PRNGKey(0), g_in), pol.ObsNorm.create(spec.env.obs_size))
-    with open(blob_path, "rb") as f:
-        blob = f.read()
-    try:
-        restored = flax.serialization.from_bytes(template._asdict(), blob)
-    except Exception as e:  # msgpack raises several unrelated types on bad bytes
-        raise ValueError(f"corrupt reward params {blob_path!r}: {e}") from e
-    norm = pol.ObsNorm(*(jnp.asarray(restored["input_norm"][k]) for k in ("mean", "var", "count"))) \
-        if isinstance(restored["input_norm"], dict) else pol.ObsNorm(*map(jnp.asarray, restored["input_norm"]))
-    return spec, LearnedReward(jax.tree.map(jnp.asarray, restored["g_params"]), norm)
+def learned_reward(config: Config, env: Env, state: State) -> tuple[rewards.RewardSpec, rewards.LearnedReward]:
+    """The reward ``g`` of one (unbatched) AIRL train state, for :func:`jaxil.rewards.reward_fn`."""
+    spec = rewards.RewardSpec(env.spec, tuple(config.reward_hidden), config.disc_activation,
+                              "s" if config.state_only else "sa", "raw", "airl")
+    return spec, rewards.LearnedReward(state.disc_params["g"], state.input_norm)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxil import nets
+from jaxil import nets, rewards
 from jaxil.algos import adversarial
 from jaxil.envs import Env
 from jaxil.loop import Trainer
@@ -119,3 +119,10 @@ def make_train(config: Config, env: Env) -> Trainer:
     learner = adversarial.make_learner(config.learner, config.ppo, config.sac, env)
     return adversarial.make_adversarial(learner, env, discriminator(config, env), config.disc_updates,
                                         config.disc_batch)
+
+
+def learned_reward(config: Config, env: Env, state: State) -> tuple[rewards.RewardSpec, rewards.LearnedReward]:
+    """The discriminator of one (unbatched) GAIL train state as a reward (its ``reward_form``)."""
+    spec = rewards.RewardSpec(env.spec, tuple(config.disc_hidden), config.disc_activation, config.disc_input,
+                              config.reward_form, "gail")
+    return spec, rewards.LearnedReward(state.disc_params, state.input_norm)

@@ -7,14 +7,17 @@ import difflib
 from jaxil.envs.brax_env import BRAX_TASKS, BraxCore
 from jaxil.envs.core import CoreEnv, Env, EnvSpec, EnvState, EpisodeEnv
 from jaxil.envs.gymnax_env import GYMNAX_TASKS, GymnaxCore
+from jaxil.envs.point_maze import PointMazeCore
 from jaxil.envs.tabular import TABULAR_TASKS, TabularMDP, tabular_core
+
+OWN_TASKS = {"point_maze": PointMazeCore}
 
 __all__ = ["Env", "EnvSpec", "EnvState", "EpisodeEnv", "CoreEnv", "TabularMDP", "make", "names", "spec_of"]
 
 
 def names() -> list[str]:
     """All names :func:`make` accepts."""
-    return sorted([*GYMNAX_TASKS, *BRAX_TASKS, *TABULAR_TASKS])
+    return sorted([*GYMNAX_TASKS, *BRAX_TASKS, *TABULAR_TASKS, *OWN_TASKS])
 
 
 def make(name: str, max_episode_steps: int | None = None, reset: str = "auto", **options) -> EpisodeEnv:
@@ -24,7 +27,8 @@ def make(name: str, max_episode_steps: int | None = None, reset: str = "auto", *
     :class:`EpisodeEnv`). Options go to the backend: gymnax ``EnvParams`` fields (e.g. ``g=12.0`` for
     pendulum), Brax arguments (``backend="generalized"``, ``episode_length``...) or
     tabular generator arguments (``obs="features"``, ``seed=3``, ``slip=0.2``; see
-    :mod:`jaxil.envs.tabular`, whose envs default to the MDP's horizon as time limit).
+    :mod:`jaxil.envs.tabular`, whose envs default to the MDP's horizon as time limit) or
+    jaxil's own tasks (``make("point_maze", wall="right")``, see :mod:`jaxil.envs.point_maze`).
     """
     if name in GYMNAX_TASKS:
         core: CoreEnv = GymnaxCore(name, **options)
@@ -32,6 +36,8 @@ def make(name: str, max_episode_steps: int | None = None, reset: str = "auto", *
         core = BraxCore(name, **options)
     elif name in TABULAR_TASKS:
         core = tabular_core(name, **options)
+    elif name in OWN_TASKS:
+        core = OWN_TASKS[name](**options)
     else:
         close = difflib.get_close_matches(str(name), names(), n=3)
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
