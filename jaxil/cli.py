@@ -90,12 +90,13 @@ def train(
     out: str = "runs/train",
     seed: int = 0,
     expert: str | None = None,
+    reward: str | None = None,
 ) -> dict:
     """Train ALGO over vmapped seeds and write OUT/results.json.
 
     Args:
         algo: algorithm name.
-        env: env name.
+        env: env name, with options if any: `point_maze:wall=right`.
         demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum).
         num_trajectories: use the first K trajectories of the demos.
         seeds: number of seeds, run as one vmapped program.
@@ -104,8 +105,10 @@ def train(
         seed: base PRNG seed.
         expert: dagger only: the expert to query, a directory written by `jaxil expert` or a
             shipped name (default: the shipped expert of ENV).
+        reward: ppo / sac only: a learned reward (the `reward/` directory GAIL and AIRL write)
+            to optimise instead of the env reward, e.g. in a changed env.
     """
-    job = runs.train_job(algo, env, out, seeds, steps, seed, demos, num_trajectories, expert=expert)
+    job = runs.train_job(algo, env, out, seeds, steps, seed, demos, num_trajectories, expert=expert, reward=reward)
     jlog.print_score_table(f"{algo} on {env}", {algo: (job.returns, job.normalized)})
     return job.result
 

@@ -51,6 +51,7 @@ def _recipes() -> dict[str, Callable[[], Recipe]]:
         sac = ALGOS["sac"]
         recipes["pendulum"] = lambda: Recipe("sac", sac.Config(), sac.Hparams(), sac.PENDULUM_STEPS, sac.PENDULUM_STEPS // 10)
         recipes["mountaincar_continuous"] = recipes["pendulum"]
+        recipes["point_maze"] = recipes["pendulum"]  # SAC, 20k env steps
     for name in envs.BRAX_TASKS:
         recipes[name] = lambda: _brax_ppo_recipe(2000)
     return recipes

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxil import algos, data, envs, experts, loop
+from jaxil import algos, data, envs, experts, loop, rewards
 from jaxil import logging as jlog
 from jaxil.results import write_results
 
@@ -38,14 +38,38 @@ def load_task_demos(demos: str, env, num_trajectories: int | None):
     return d, meta
 
 
-def _setup(algo: str, env, steps: int | None, expert: str | None = None):
+def parse_env(arg: str) -> tuple[str, dict]:
+    """``"point_maze:wall=right,speed=0.05"`` -> ``("point_maze", {"wall": "right", "speed": 0.05})``."""
+    name, _, rest = arg.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"env options must look like NAME:key=value,key=value; got {arg!r}")
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                pass
+        options[key.strip()] = value
+    return name, options
+
+
+def make_env(arg: str):
+    name, options = parse_env(arg)
+    return envs.make(name, **options)
+
+
+def _setup(algo: str, env, steps: int | None, expert: str | None = None, reward_fn=None):
     if algo in experts.ALGOS:
         rec = experts.recipe(env.spec.name)
         if rec.algo != algo:
             module = experts.ALGOS[algo]
             rec = experts.Recipe(algo, module.Config(), module.Hparams(), rec.num_steps, rec.chunk_steps)
         rec = experts.with_steps(rec, steps) if steps is not None else rec
-        return experts.make_trainer(rec, env), rec.config, rec.hparams, rec.num_steps, rec.chunk_steps
+        trainer = experts.ALGOS[algo].make_train(rec.config, env, reward_fn=reward_fn)
+        return trainer, rec.config, rec.hparams, rec.num_steps, rec.chunk_steps
     if algo in algos.ALGOS:
         config, hparams, n = algos.defaults(algo, env.spec.name)
         n = steps or n
@@ -63,20 +87,32 @@ def _make(algo: str, config, env, expert: str | None):
 
 def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | None = None, seed: int = 0,
               demos: str | None = None, num_trajectories: int | None = None, label: str | None = None,
-              config: Any = None, hparams: Any = None, expert: str | None = None) -> Job:
+              config: Any = None, hparams: Any = None, expert: str | None = None,
+              reward: str | None = None) -> Job:
     """Trains ``seeds`` runs of ``algo`` in one vmapped program and writes ``out/results.json``.
 
-    ``expert`` (DAgger) is a saved policy directory or a shipped name; default the
-    shipped expert of ``env_name``.
+    ``env_name`` may carry options (``point_maze:wall=right``). ``expert`` (DAgger) is
+    a saved policy directory or a shipped name; default the shipped expert of the env.
+    ``reward`` (PPO, SAC) is a directory written by GAIL / AIRL training: the policy
+    learns from that reward instead of the env's (results still report env returns).
+    GAIL and AIRL write the reward of their best seed to ``out/reward``.
     """
     if expert is not None and algo not in algos.NEEDS_EXPERT:
         raise ValueError(f"{algo} does not query an expert; --expert is for {sorted(algos.NEEDS_EXPERT)}")
-    env = envs.make(env_name)
-    trainer, cfg, hp, n, chunk = _setup(algo, env, steps, expert)
+    if reward is not None and algo not in experts.ALGOS:
+        raise ValueError(f"--reward re-optimises a learned reward with an RL algorithm ({sorted(experts.ALGOS)}), "
+                         f"not {algo}")
+    env = make_env(env_name)
+    reward_fn = None
+    if reward is not None:
+        r_spec, r_params = rewards.load_reward(reward)
+        rewards.check_env(r_spec, env.spec, where=f"reward {reward!r}")
+        reward_fn = rewards.as_rl_reward(r_spec, r_params)
+    trainer, cfg, hp, n, chunk = _setup(algo, env, steps, expert, reward_fn)
     if config is not None:
         cfg, trainer = config, _make(algo, config, env, expert)
     hp = hparams if hparams is not None else hp
-    demo_arrays, meta, refs = None, None, experts.reference_returns(env_name)
+    demo_arrays, meta, refs = None, None, experts.reference_returns(env.spec.name)
     if algo in algos.ALGOS:
         if demos is None:
             raise ValueError(f"{algo} learns from demonstrations: give --demos PATH or a shipped name "
@@ -96,6 +132,13 @@ def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
                                      "demo_transitions": int(np.asarray(demo_arrays.mask).sum())}
     if algo in algos.NEEDS_EXPERT:
         extra["expert"] = expert or env_name
+    if reward is not None:
+        extra["reward"] = reward
+    if algo in algos.ADVERSARIAL:
+        best = int(np.argmax(returns))
+        r_spec, r_params = algos.ALGOS[algo].learned_reward(cfg, env, experts.take_run(run.state, best))
+        rewards.save_reward(os.path.join(out, "reward"), r_spec, r_params, {"seed": best, "algo": algo})
+        extra["reward_saved"] = {"path": os.path.join(out, "reward"), "seed": best}
     result = write_results(out, algo=algo, env=env_name, returns=returns, normalized_returns=norm,
                            env_steps=run.env_steps, wall_s=run.wall_s, config=cfg, hparams=hp, **extra)
     jlog.write_run_outputs(out, label, run.metrics, max(trainer.env_steps_per_step, 1))

@@ -46,3 +46,30 @@ def test_train_dagger_queries_the_shipped_expert(tmp_path):
     assert res["env_steps"] == 4 * 500 and len(res["normalized_return"]) == 2
     with pytest.raises(ValueError, match="does not query an expert"):
         cli.train("bc", env="cartpole", demos="cartpole", steps=1, expert="cartpole", out=out)
+
+
+def test_env_options_parse():
+    from jaxil import runs
+
+    assert runs.parse_env("point_maze:wall=right,speed=0.1,horizon=50") == (
+        "point_maze", {"wall": "right", "speed": 0.1, "horizon": 50})
+    assert runs.parse_env("cartpole") == ("cartpole", {})
+    with pytest.raises(ValueError, match="key=value"):
+        runs.parse_env("point_maze:wall")
+
+
+def test_train_sac_on_a_saved_reward_in_a_changed_env(tmp_path):
+    from jaxil import rewards
+
+    env = envs.make("point_maze", wall="left")
+    spec = rewards.RewardSpec(env.spec, (8,), "tanh", "s", "raw", "test")
+    params = rewards.LearnedReward(spec.net().init(jax.random.PRNGKey(0), np.zeros(2, np.float32)),
+                                   pol.ObsNorm.create(2))
+    rewards.save_reward(str(tmp_path / "r"), spec, params)
+    out = str(tmp_path / "sac")
+    res = cli.train("sac", env="point_maze:wall=right", reward=str(tmp_path / "r"), seeds=2, steps=2, out=out)
+    assert res["reward"] == str(tmp_path / "r") and res["env_steps"] == 2 * 4
+    with pytest.raises(ValueError, match="obs_size=2, but env 'pendulum' has 3"):
+        cli.train("sac", env="pendulum", reward=str(tmp_path / "r"), seeds=1, steps=1, out=out)
+    with pytest.raises(ValueError, match="re-optimises a learned reward"):
+        cli.train("bc", env="cartpole", demos="cartpole", reward=str(tmp_path / "r"), out=out)

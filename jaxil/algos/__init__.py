@@ -21,12 +21,16 @@ def defaults(algo: str, env_name: str):
     Adversarial methods on cartpole use the PPO settings of cartpole's expert recipe
     (no observation normalisation, lr 2.5e-4, entropy 0.01); AIRL there trains the
     policy on softplus of its logit, since cartpole terminates on failure (see
-    ``airl.Config.policy_reward``).
+    ``airl.Config.policy_reward``). On pendulum and the point maze they run on SAC.
     """
     if algo not in ALGOS:
         raise ValueError(f"unknown imitation algorithm {algo!r}; known: {sorted(ALGOS)}")
     module = ALGOS[algo]
     config, hparams, steps = module.Config(), module.Hparams(), DEFAULT_STEPS[algo]
+    if algo in ADVERSARIAL and env_name in ("pendulum", "point_maze"):
+        # Off-policy: SAC under the discriminator needs ~30k env steps where PPO needs millions.
+        config = dataclasses.replace(config, learner="sac")
+        steps = 8000  # trainer steps of 4 env steps
     if algo in ADVERSARIAL and env_name == "cartpole":
         config = dataclasses.replace(config, ppo=ppo.Config(num_envs=8, num_steps=128, normalize_obs=False))
         hparams = hparams._replace(lr=2.5e-4, ent_coef=0.01)
