@@ -54,15 +54,17 @@ class Config:
     """Discriminator minibatch steps per PPO iteration."""
     disc_batch: int = 256
     """Expert and policy transitions per discriminator minibatch (each)."""
-    policy_reward: str = "logit"
-    """What PPO maximises: logit (f - log pi, the paper's, any sign) or softplus
-    (-log(1 - D) = softplus(f - log pi), positive). In envs that terminate when the
+    policy_reward: str = "auto"
+    """What the learner maximises: logit (f - log pi, the paper's, any sign), softplus
+    (-log(1 - D) = softplus(f - log pi), positive) or f (the shaped reward alone).
+    auto: logit under PPO; f under SAC, which adds the policy's entropy itself (the
+    -log pi of the logit would count it twice). In envs that terminate when the
     agent fails (cartpole) a reward that is mostly negative teaches the policy to end
     episodes early; softplus removes that bias. The learned reward g is the same."""
 
     def __post_init__(self):
-        if self.policy_reward not in ("logit", "softplus"):
-            raise ValueError(f"unknown AIRL policy_reward {self.policy_reward!r}; choose logit or softplus")
+        if self.policy_reward not in ("auto", "logit", "softplus", "f"):
+            raise ValueError(f"unknown AIRL policy_reward {self.policy_reward!r}; choose auto, logit, softplus or f")
         if self.disc_updates < 1 or self.disc_batch < 1:
             raise ValueError(f"disc_updates and disc_batch must be >= 1, got {self.disc_updates}, {self.disc_batch}")
 
@@ -129,9 +131,15 @@ def discriminator(config: Config, env: Env) -> adversarial.Discriminator:
     def logit(params, batch: Transition, log_pi, hp):
         return shaped_reward(rn, params, batch, hp.gamma) - log_pi
 
+    form = config.policy_reward
+    if form == "auto":
+        form = "f" if config.learner == "sac" else "logit"
+
     def reward(params, batch: Transition, log_pi, hp):
+        if form == "f":
+            return shaped_reward(rn, params, batch, hp.gamma)
         out = logit(params, batch, log_pi, hp)
-        return jax.nn.softplus(out) if config.policy_reward == "softplus" else out
+        return jax.nn.softplus(out) if form == "softplus" else out
 
     return adversarial.Discriminator(init, logit, reward)
 
