@@ -128,9 +128,72 @@ def quickstart(out: str = "runs/quickstart", seeds: int = 4) -> None:
     qs.main(out, seeds)
 
 
+SweepAlgo = Literal[tuple(runs.algo_names())]  # every trainer `jaxil train` knows
+
+
+def sweep(
+    algo: tyro.conf.Positional[SweepAlgo],
+    env: str = "cartpole",
+    demos: str | None = None,
+    num_trajectories: int | None = None,
+    seeds: int = 4,
+    steps: int | None = None,
+    out: str = "runs/sweep",
+    seed: int = 0,
+    expert: str | None = None,
+    grid: tyro.conf.UseAppendAction[tuple[str, ...]] = (),
+    random: tyro.conf.UseAppendAction[tuple[str, ...]] = (),
+    num_draws: int = 0,
+    max_batch: int | None = None,
+    chunk_steps: int | None = None,
+    checkpoint_every: int = 0,
+    keep_checkpoints: int = 3,
+    resume: bool = False,
+    tensorboard: bool = True,
+    coordinator: str | None = None,
+    num_processes: int = 1,
+    process_id: int = 0,
+) -> dict:
+    """Train ALGO over seeds x hyperparameter settings as one vmapped program, sharded over devices.
+
+    Runs are seed-major (run r: seed r // settings, setting r % settings). Writes
+    OUT/results.json (per-run lists and each run's hparams), metrics.csv, curve.png
+    (one line per setting), tensorboard/ and, with --checkpoint-every, checkpoints/.
+
+    Args:
+        algo: algorithm name (as for `jaxil train`).
+        env: env name.
+        demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum).
+        num_trajectories: use the first K trajectories of the demos.
+        seeds: seeds per hyperparameter setting.
+        steps: trainer iterations (default: the algorithm's or env recipe's).
+        out: output directory.
+        seed: base PRNG seed (also seeds the random draws).
+        expert: dagger only: the expert to query (default: the shipped expert of ENV).
+        grid: NAME=v1,v2,... over a field of the algorithm's Hparams; repeat for a product grid.
+        random: NAME=uniform:LOW:HIGH or NAME=loguniform:LOW:HIGH, drawn --num-draws times.
+        num_draws: random settings per grid point.
+        max_batch: at most this many runs at once, more in sequential batches (default: all, or what fits in device memory where the backend reports it).
+        chunk_steps: trainer steps per compiled chunk, between which progress, logs and checkpoints happen; must divide the steps.
+        checkpoint_every: save the full train state every K chunks (0: never).
+        keep_checkpoints: checkpoints kept per batch.
+        resume: continue from the newest complete checkpoint in OUT.
+        tensorboard: write per-run TensorBoard scalars under OUT/tensorboard.
+        coordinator: HOST:PORT of process 0 for a multi-process (multi-host) sweep.
+        num_processes: number of processes in a multi-process sweep.
+        process_id: this process's index in a multi-process sweep.
+    """
+    from jaxil import sweep as sw
+
+    sw.init_distributed(coordinator, num_processes, process_id)
+    job = sw.sweep_job(algo, env, out, seeds, steps, seed, demos, num_trajectories, expert, grid, random, num_draws,
+                       max_batch, chunk_steps, checkpoint_every, keep_checkpoints, resume, tensorboard)
+    return job.result
+
+
 def main(argv: list[str] | None = None) -> None:
     tyro.extras.subcommand_cli_from_dict(
-        {"expert": expert, "collect": collect, "train": train, "quickstart": quickstart},
+        {"expert": expert, "collect": collect, "train": train, "quickstart": quickstart, "sweep": sweep},
         args=sys.argv[1:] if argv is None else argv,
         prog="jaxil",
     )

@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import csv
 import os
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
 
-def write_metrics_csv(path: str, metrics: Mapping[str, np.ndarray], env_steps_per_step: int) -> None:
-    """One row per (seed, step); ``metrics[name]`` has shape ``[seeds, steps]``."""
+def write_metrics_csv(path: str, metrics: Mapping[str, np.ndarray], env_steps_per_step: int,
+                      runs: Mapping[str, Sequence] | None = None) -> None:
+    """One row per (seed, step); ``metrics[name]`` has shape ``[seeds, steps]``.
+
+    ``runs`` replaces the leading ``seed`` column by per-run columns (e.g. run index,
+    seed index and the hyperparameters of a sweep), each a sequence over runs.
+    """
     names = sorted(metrics)
     seeds, steps = np.asarray(metrics[names[0]]).shape[:2]
+    runs = {"seed": range(seeds)} if runs is None else runs
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["seed", "step", "env_steps", *names])
+        w.writerow([*runs, "step", "env_steps", *names])
         for s in range(seeds):
+            lead = [runs[c][s] for c in runs]
             for t in range(steps):
-                w.writerow([s, t, (t + 1) * env_steps_per_step, *(float(metrics[n][s, t]) for n in names)])
+                w.writerow([*lead, t, (t + 1) * env_steps_per_step, *(float(metrics[n][s, t]) for n in names)])
 
 
 def smooth_nan(x: np.ndarray) -> np.ndarray:
@@ -36,7 +43,8 @@ def smooth_nan(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def plot_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str = "") -> None:
+def plot_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], ylabel: str, title: str = "",
+                xlabel: str = "env steps") -> None:
     """``curves[label] = (x [steps], y [seeds, steps])``: mean and 95% band across seeds."""
     import matplotlib
 
@@ -50,7 +58,7 @@ def plot_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]], 
         half = 1.96 * np.nanstd(y, 0) / np.sqrt(max(y.shape[0], 1))
         ax.plot(x, mean, label=label)
         ax.fill_between(x, mean - half, mean + half, alpha=0.25)
-    ax.set_xlabel("env steps")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
@@ -111,3 +119,90 @@ def print_score_table(title: str, rows: Mapping[str, tuple[np.ndarray, np.ndarra
     console = Console()
     console.width = max(console.width, 100)  # not squeezed when output is piped
     console.print(table)
+
+
+def _rate(done: int, elapsed: float, env_steps_per_step: int) -> str:
+    if env_steps_per_step:
+        return f"{done * env_steps_per_step / max(elapsed, 1e-9):,.0f} env-steps/s per run"
+    return f"{done / max(elapsed, 1e-9):,.1f} steps/s"
+
+
+class SweepProgress:
+    """Rich progress bars for one batch of vmapped runs, one bar per group of runs
+    (e.g. per hyperparameter setting, its seeds together), updated per chunk with
+    env steps/s, ETA and the group's latest mean episode return.
+
+    ``groups[label] = run indices`` into the batch; use as (part of) ``on_chunk``.
+    Call :meth:`close` when the batch is done.
+    """
+
+    def __init__(self, groups: Mapping[str, Sequence[int]], num_steps: int, env_steps_per_step: int,
+                 start_step: int = 0, console=None):
+        import time
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.env_steps_per_step, self.start_step = env_steps_per_step, start_step
+        self.start = time.perf_counter()
+        self.groups = {k: np.asarray(v) for k, v in groups.items()}
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[rate]}"), TextColumn("eta"), TimeRemainingColumn(),
+                                 TextColumn("{task.fields[ret]}"), console=console)
+        self.tasks = {k: self.progress.add_task(k, total=num_steps, completed=start_step, rate="", ret="")
+                      for k in self.groups}
+        self.progress.start()
+
+    def __call__(self, done, state, metrics) -> None:
+        import time
+
+        elapsed = time.perf_counter() - self.start
+        rate = _rate(done - self.start_step, elapsed, self.env_steps_per_step)
+        last = smooth_nan(metrics["episode_return"])[:, -1] if "episode_return" in metrics else None
+        for label, idx in self.groups.items():
+            ret = ""
+            if last is not None and np.isfinite(last[idx]).any():
+                ret = f"return {np.nanmean(last[idx]):.1f}"
+            self.progress.update(self.tasks[label], completed=done, rate=rate, ret=ret)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+class TensorBoardRuns:
+    """One tensorboardX event directory per run under ``logdir``, written per chunk.
+
+    ``names[i]`` names run ``i`` of the batch (a sub-directory); scalars are logged
+    against env steps (trainer steps for offline methods); NaN points are skipped.
+    """
+
+    def __init__(self, logdir: str, names: Sequence[str], env_steps_per_step: int):
+        from tensorboardX import SummaryWriter
+
+        self.per_step = max(env_steps_per_step, 1)
+        self.writers = [SummaryWriter(os.path.join(logdir, n)) for n in names]
+
+    def __call__(self, done, state, metrics) -> None:
+        for name, values in metrics.items():
+            values = np.asarray(values, dtype=np.float64)
+            chunk = values.shape[1]
+            for i, w in enumerate(self.writers):
+                for t in range(chunk):
+                    if np.isfinite(values[i, t]):
+                        w.add_scalar(name, values[i, t], global_step=(done - chunk + t + 1) * self.per_step)
+        for w in self.writers:
+            w.flush()
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()
+
+
+def chain(*callbacks):
+    """One ``on_chunk`` that calls every non-None callback in order."""
+    callbacks = [c for c in callbacks if c is not None]
+
+    def on_chunk(done, state, metrics):
+        for c in callbacks:
+            c(done, state, metrics)
+
+    return on_chunk

@@ -7,6 +7,7 @@ and touches the host only between chunks (metrics, evaluation, logging).
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -49,8 +50,22 @@ def compile_chunk(trainer: Trainer, chunk_steps: int, demos_axis: int | None = N
     """``jit(vmap(scan(step)))`` over runs.
 
     ``demos_axis=None`` shares one dataset between all runs; ``0`` gives every run its
-    own (e.g. demo subsets of 1, 4, 16 trajectories padded to one shape).
+    own (e.g. demo subsets of 1, 4, 16 trajectories padded to one shape). The jitted
+    function is cached per (trainer, chunk_steps, demos_axis), so repeated runs of one
+    trainer (batches of a sweep, a resumed run) reuse its compilations.
     """
+    try:
+        return _cached_chunk(trainer, chunk_steps, demos_axis)
+    except TypeError:  # a trainer with unhashable parts: no caching
+        return _chunk(trainer, chunk_steps, demos_axis)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_chunk(trainer: Trainer, chunk_steps: int, demos_axis: int | None):
+    return _chunk(trainer, chunk_steps, demos_axis)
+
+
+def _chunk(trainer: Trainer, chunk_steps: int, demos_axis: int | None):
 
     def chunk(state, demos, hparams):
         def body(s, _):
@@ -77,6 +92,9 @@ def run(
     chunk_steps: int | None = None,
     on_chunk: Callable[[int, Any, dict], None] | None = None,
     demos_axis: int | None = None,
+    start_state: Any = None,
+    start_step: int = 0,
+    start_metrics: dict | None = None,
 ) -> RunResult:
     """Trains ``len(keys)`` runs for ``num_steps`` steps each.
 
@@ -85,6 +103,12 @@ def run(
     chunk with the batched state and that chunk's ``[runs, chunk]`` metrics.
     With ``demos_axis=0`` every demos leaf has a leading run axis: run ``i`` trains on
     ``demos[i]`` (see :func:`jaxil.data.stack_subsets`).
+
+    Resuming (e.g. from :mod:`jaxil.checkpoint`): ``start_state`` is a batched state
+    saved after ``start_step`` steps (a multiple of ``chunk_steps``; 0 for a state the
+    caller initialised itself, e.g. with an explicit sharding); ``init`` is skipped and
+    the loop runs the remaining chunks. ``start_metrics`` (``[runs, start_step]``
+    arrays) is prepended to the returned metrics; ``wall_s`` counts this call only.
     """
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
@@ -100,11 +124,17 @@ def run(
     chunk_steps = min(chunk_steps or num_steps, num_steps)
     if num_steps % chunk_steps:
         raise ValueError(f"num_steps={num_steps} is not a multiple of chunk_steps={chunk_steps}")
+    if start_step % chunk_steps or not 0 <= start_step <= num_steps or (start_step > 0 and start_state is None):
+        raise ValueError(f"start_step={start_step} must be a multiple of chunk_steps={chunk_steps} in "
+                         f"[0, {num_steps}] and needs a start_state")
     start = time.perf_counter()
-    state = jax.jit(jax.vmap(trainer.init, in_axes=(0, demos_axis, 0)))(keys, demos, hparams)
+    if start_state is None:
+        state = jax.jit(jax.vmap(trainer.init, in_axes=(0, demos_axis, 0)))(keys, demos, hparams)
+    else:
+        state = start_state
     chunk = compile_chunk(trainer, chunk_steps, demos_axis)
-    history: list[dict] = []
-    for done in range(chunk_steps, num_steps + 1, chunk_steps):
+    history: list[dict] = [] if not start_metrics else [jax.tree.map(np.asarray, start_metrics)]
+    for done in range(start_step + chunk_steps, num_steps + 1, chunk_steps):
         state, metrics = chunk(state, demos, hparams)
         metrics = jax.tree.map(np.asarray, metrics)
         history.append(metrics)
@@ -112,5 +142,5 @@ def run(
             on_chunk(done, state, metrics)
     jax.block_until_ready(state)
     wall = time.perf_counter() - start
-    stacked = {k: np.concatenate([h[k] for h in history], axis=1) for k in history[0]}
+    stacked = {k: np.concatenate([h[k] for h in history], axis=1) for k in (history[0] if history else {})}
     return RunResult(state, stacked, wall, num_steps * trainer.env_steps_per_step)

@@ -1,0 +1,206 @@
+"""Sweeps: grid/random parsing, seed-major layout, batching, sharding over 8 devices,
+two jax.distributed processes, the CLI end to end."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from jaxil import cli, envs, runs, sweep
+from jaxil.algos import bc
+from jaxil.rl import ppo
+
+BC_CONFIG = bc.Config(hidden=(16,), batch_size=32, updates_per_step=5)
+TRAIN_KEYS = {"algo", "env", "num_seeds", "return", "normalized_return", "env_steps", "wall_s", "config", "hparams",
+              "versions"}
+
+
+def test_grid_and_random_parsing():
+    hp = bc.Hparams()
+    assert sweep.parse_grid(["lr=1e-3, 3e-3", "l2_coef=0,1e-4"], hp) == {"lr": [1e-3, 3e-3], "l2_coef": [0.0, 1e-4]}
+    with pytest.raises(ValueError, match=r"has no field 'learning_rate'; valid fields: lr, ent_coef, l2_coef"):
+        sweep.parse_grid(["learning_rate=1e-3"], hp)
+    with pytest.raises(ValueError, match="empty list of values"):
+        sweep.parse_grid(["lr="], hp)
+    with pytest.raises(ValueError, match="cannot parse 'fast' as float"):
+        sweep.parse_grid(["lr=1e-3,fast"], hp)
+    with pytest.raises(ValueError, match="not a finite number"):
+        sweep.parse_grid(["lr=nan"], hp)
+    with pytest.raises(ValueError, match="expected NAME=v1,v2"):
+        sweep.parse_grid(["lr"], hp)
+    with pytest.raises(ValueError, match="given twice"):
+        sweep.parse_grid(["lr=1", "lr=2"], hp)
+    assert sweep.parse_random(["lr=loguniform:1e-4:1e-2"], hp) == {"lr": sweep.Draw("loguniform", 1e-4, 1e-2)}
+    with pytest.raises(ValueError, match="DIST:LOW:HIGH"):
+        sweep.parse_random(["lr=normal:0:1"], hp)
+    with pytest.raises(ValueError, match="LOW > 0 for loguniform"):
+        sweep.parse_random(["lr=loguniform:0:1"], hp)
+    with pytest.raises(ValueError, match="has no field 'gamma'"):
+        sweep.parse_random(["gamma=uniform:0.9:0.99"], hp)
+
+
+def test_settings_product_draws_and_seed_major_order():
+    base = ppo.Hparams()
+    grid = sweep.parse_grid(["lr=1e-4,1e-3", "clip_eps=0.1,0.2,0.3"], base)
+    draws = sweep.parse_random(["ent_coef=loguniform:1e-4:1e-2", "gamma=uniform:0.9:0.99"], base)
+    settings = sweep.make_settings(base, grid, draws, 4, seed=3)
+    assert len(settings) == 2 * 3 * 4
+    assert [(s.lr, s.clip_eps) for s in settings[::4]] == [(1e-4, 0.1), (1e-4, 0.2), (1e-4, 0.3), (1e-3, 0.1),
+                                                           (1e-3, 0.2), (1e-3, 0.3)]
+    ent = np.array([s.ent_coef for s in settings])
+    assert (ent >= 1e-4).all() and (ent <= 1e-2).all() and len(set(ent[:4])) == 4
+    assert all(s.vf_coef == base.vf_coef for s in settings)
+    assert settings == sweep.make_settings(base, grid, draws, 4, seed=3)  # reproducible
+    with pytest.raises(ValueError, match="--random needs --num-draws"):
+        sweep.make_settings(base, grid, draws, 0, 0)
+    with pytest.raises(ValueError, match="--num-draws needs"):
+        sweep.make_settings(base, grid, {}, 2, 0)
+    seed_i, setting_i = sweep.run_indices(3, 2)
+    assert seed_i.tolist() == [0, 0, 1, 1, 2, 2] and setting_i.tolist() == [0, 1, 0, 1, 0, 1]
+
+
+def test_plan_batches_covers_every_run_once():
+    for runs_, procs, devices, max_batch in [(6, 1, 8, None), (10, 1, 2, 3), (7, 3, 2, 2), (1, 2, 1, None)]:
+        seen = []
+        for p in range(procs):
+            plan = sweep.plan_batches(runs_, procs, p, devices, max_batch)
+            for pos, src, kept, real in zip(plan.positions, plan.sources, plan.kept, plan.real):
+                assert len(pos) % devices == 0 and (max_batch is None or len(pos) <= -(-max_batch // devices) * devices)
+                assert sorted(pos[kept].tolist()) == pos[kept].tolist()
+                seen += src[real].tolist()
+        assert sorted(seen) == list(range(runs_)), (runs_, procs, devices, max_batch)
+    with pytest.raises(ValueError, match="--max-batch must be >= 1"):
+        sweep.plan_batches(4, 1, 0, 1, 0)
+
+
+def test_memory_estimate_compiles_one_run():
+    env = envs.make("cartpole")
+    trainer = bc.make_train(BC_CONFIG, env)
+    demos, _ = runs.load_task_demos("cartpole", env, 2)
+    assert sweep.estimate_max_batch(trainer, demos, bc.Hparams(), 1) is None  # CPU reports no memory stats
+    small = sweep.estimate_max_batch(trainer, demos, bc.Hparams(), 1, free_bytes=10**6)
+    large = sweep.estimate_max_batch(trainer, demos, bc.Hparams(), 1, free_bytes=10**9, num_devices=2)
+    assert 1 <= small < large and large % 2 == 0
+
+
+def _bc_sweep(out, **kw):
+    kw = {"seeds": 2, "steps": 4, "demos": "cartpole", "num_trajectories": 2, "grid": ["lr=1e-3,3e-3,1e-2"],
+          "chunk_steps": 2, "tensorboard": False, "config": BC_CONFIG, "quiet": True, **kw}
+    return sweep.sweep_job("bc", "cartpole", str(out), **kw)
+
+
+def _assert_close(a, b, tol=1e-6):
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=tol, atol=tol)
+
+
+def test_cli_sweep_end_to_end_and_batches_and_train_agree(tmp_path):
+    out = str(tmp_path / "sweep")
+    cli.main(["sweep", "bc", "--env", "cartpole", "--demos", "cartpole", "--seeds", "4", "--grid", "lr=1e-3,3e-3",
+              "--steps", "2", "--chunk-steps", "1", "--out", out])
+    with open(os.path.join(out, "results.json")) as f:
+        res = json.load(f)
+    assert TRAIN_KEYS <= set(res)
+    assert res["num_seeds"] == 4 and res["num_runs"] == 8 and len(res["return"]) == 8
+    assert len(res["normalized_return"]) == 8 and res["seed_index"] == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert [h["lr"] for h in res["hparams"]] == [1e-3, 3e-3] * 4 and res["run_order"].startswith("seed-major")
+    for name in ("metrics.csv", "curve.png"):
+        assert os.path.exists(os.path.join(out, name))
+    assert len(os.listdir(os.path.join(out, "tensorboard"))) == 8
+    with open(os.path.join(out, "metrics.csv")) as f:
+        assert f.readline().startswith("run,seed,lr,step,env_steps")
+
+    # Sequential batches (4 + 2 runs) give the one-batch results; the lr=3e-3 runs equal `jaxil train`.
+    whole = _bc_sweep(tmp_path / "whole")
+    batched = _bc_sweep(tmp_path / "batched", max_batch=4)
+    assert json.load(open(tmp_path / "batched" / "results.json"))["batch_sizes"] == [4, 2]
+    _assert_close(batched.policy_params, whole.policy_params, 0)
+    _assert_close(batched.metrics, whole.metrics, 0)
+    job = runs.train_job("bc", "cartpole", str(tmp_path / "train"), seeds=2, steps=4, demos="cartpole",
+                         num_trajectories=2, config=BC_CONFIG, hparams=bc.Hparams(lr=3e-3))
+    np.testing.assert_allclose(whole.returns[whole.setting_index == 1], job.returns, rtol=1e-6)
+    np.testing.assert_allclose(whole.metrics["loss"][whole.setting_index == 1], job.run.metrics["loss"], rtol=1e-6)
+
+    with pytest.raises(ValueError, match="valid fields: lr, ent_coef, l2_coef"):
+        cli.main(["sweep", "bc", "--demos", "cartpole", "--grid", "gamma=0.9", "--steps", "1", "--out", out])
+
+
+EIGHT_DEVICES = """
+import sys
+import jaxil, jax, numpy as np
+assert len(jax.devices()) == 8, jax.devices()
+from jaxil import sweep
+from jaxil.algos import bc
+
+def check_sharded(done, state, metrics):
+    assert len(jax.tree.leaves(state)[0].sharding.device_set) == 8
+
+r = sweep.sweep_job("bc", "cartpole", sys.argv[1], seeds=2, steps=4, demos="cartpole", num_trajectories=2,
+                    grid=["lr=1e-3,3e-3,1e-2"], chunk_steps=2, tensorboard=False, quiet=True,
+                    config=bc.Config(hidden=(16,), batch_size=32, updates_per_step=5), on_chunk=check_sharded)
+leaves = {f"p{i}": x for i, x in enumerate(jax.tree.leaves(r.policy_params))}
+np.savez(sys.argv[2], returns=r.returns, **{f"m_{k}": v for k, v in r.metrics.items()}, **leaves)
+"""
+
+
+def _subprocess_env(**extra):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", **extra}
+    env.pop("JAXIL_KEEP_XLA_FLAGS", None)
+    return env
+
+
+def test_sharded_over_8_devices_equals_single_device(tmp_path):
+    script = tmp_path / "eight.py"
+    script.write_text(textwrap.dedent(EIGHT_DEVICES))
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "eight"), str(tmp_path / "eight.npz")],
+                          env=_subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.load(open(tmp_path / "eight" / "results.json"))["devices_per_process"] == 8
+    single = _bc_sweep(tmp_path / "single")  # 6 runs on this process's one device
+    eight = np.load(tmp_path / "eight.npz")
+    np.testing.assert_allclose(eight["returns"], single.returns, rtol=1e-6)
+    for k, v in single.metrics.items():
+        np.testing.assert_allclose(eight[f"m_{k}"], v, rtol=1e-6, atol=1e-6)
+    for i, x in enumerate(jax.tree.leaves(single.policy_params)):
+        np.testing.assert_allclose(eight[f"p{i}"], x, rtol=1e-6, atol=1e-6)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_gather_into_one_results_json(tmp_path):
+    out = str(tmp_path / "multi")
+    args = ["-m", "jaxil.cli", "sweep", "bc", "--demos", "cartpole", "--num-trajectories", "2", "--seeds", "3",
+            "--steps", "4", "--chunk-steps", "2", "--checkpoint-every", "1", "--no-tensorboard", "--out", out,
+            "--coordinator", f"localhost:{_free_port()}", "--num-processes", "2"]
+    procs = [subprocess.Popen([sys.executable, *args, "--process-id", str(i)], env=_subprocess_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    try:
+        logs = [p.communicate(timeout=150)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-2000:] for log in logs)
+    with open(os.path.join(out, "results.json")) as f:
+        multi = json.load(f)
+    assert multi["num_processes"] == 2 and multi["num_runs"] == 3
+    single = sweep.sweep_job("bc", "cartpole", str(tmp_path / "one"), seeds=3, steps=4, demos="cartpole",
+                             num_trajectories=2, chunk_steps=2, tensorboard=False, quiet=True)
+    np.testing.assert_allclose(multi["return"], single.returns, rtol=1e-6)
+    np.testing.assert_allclose(multi["normalized_return"], single.normalized, rtol=1e-6)
+    with open(os.path.join(out, "metrics.csv")) as f:
+        rows = f.read().splitlines()
+    assert len(rows) == 1 + 3 * 4
+    assert sorted(int(d) for d in os.listdir(os.path.join(out, "checkpoints", "batch-000")) if d.isdigit()) == [2, 4]
