@@ -301,13 +301,19 @@ class SweepResult(NamedTuple):
     setting_index: np.ndarray  # [runs]
 
 
-def evaluate_runs(env, trainer: loop.Trainer, states, keys, num_episodes: int = 32):
-    """Deterministic-policy mean return of every run (as ``experts.evaluate_seeds``, with
-    the caller's keys) and the runs' policy params."""
+def make_evaluate(env, trainer: loop.Trainer, num_episodes: int = 32):
+    """``evaluate(states, keys) -> (mean returns [runs], policy params)``: deterministic-policy
+    evaluation of every run (as ``experts.evaluate_seeds``, with the caller's keys), one
+    jitted function so that batches of one size share a compilation."""
     act = pol.make_act(trainer.policy_spec)
-    params = jax.jit(jax.vmap(trainer.policy))(states)
-    returns = jax.jit(jax.vmap(lambda p, k: ev.evaluate(env, act, p, k, num_episodes)))(params, keys)
-    return np.asarray(returns).mean(1), params
+
+    @jax.jit
+    def evaluate(states, keys):
+        params = jax.vmap(trainer.policy)(states)
+        returns = jax.vmap(lambda p, k: ev.evaluate(env, act, p, k, num_episodes))(params, keys)
+        return returns.mean(1), params
+
+    return evaluate
 
 
 def _demos(algo: str, env, env_name: str, demos: str | None, num_trajectories: int | None):
@@ -376,6 +382,7 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     run_names = [f"run{r:04d}_seed{seed_index[r]}_{labels[setting_index[r]]}" for r in range(num_runs)]
     demos_dev = None if demo_arrays is None else jax.device_put(demo_arrays, axis.replicated)
     init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)), out_shardings=axis.sharded)
+    evaluate = make_evaluate(env, trainer)
     fingerprint = {"algo": algo, "env": env_name, "seeds": seeds, "seed": seed, "steps": n, "demos": demos,
                    "num_trajectories": num_trajectories, "config": repr(cfg),
                    "settings": [s._asdict() for s in settings], "batches": [len(p) for p in plan.positions],
@@ -413,8 +420,7 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
                 if closer is not None:
                     closer.close()
         wall += result.wall_s
-        returns, params = evaluate_runs(env, trainer, result.state, axis.put(jnp.asarray(eval_keys[src])))
-        params = jax.tree.map(np.asarray, params)
+        returns, params = jax.tree.map(np.asarray, evaluate(result.state, axis.put(jnp.asarray(eval_keys[src]))))
         for i in np.flatnonzero(kept):
             per_pos[int(pos[i])] = (returns[i], {k: v[i] for k, v in result.metrics.items()},
                                jax.tree.map(lambda x: x[i], params))

@@ -95,13 +95,19 @@ def _bc_sweep(out, **kw):
     return sweep.sweep_job("bc", "cartpole", str(out), **kw)
 
 
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """2 seeds x 3 learning rates in one batch on this process's one device."""
+    return _bc_sweep(tmp_path_factory.mktemp("whole"))
+
+
 def _assert_close(a, b, tol=1e-6):
     assert jax.tree.structure(a) == jax.tree.structure(b)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=tol, atol=tol)
 
 
-def test_cli_sweep_end_to_end_and_batches_and_train_agree(tmp_path):
+def test_cli_sweep_end_to_end(tmp_path):
     out = str(tmp_path / "sweep")
     cli.main(["sweep", "bc", "--env", "cartpole", "--demos", "cartpole", "--seeds", "4", "--grid", "lr=1e-3,3e-3",
               "--steps", "2", "--chunk-steps", "1", "--out", out])
@@ -116,37 +122,44 @@ def test_cli_sweep_end_to_end_and_batches_and_train_agree(tmp_path):
     assert len(os.listdir(os.path.join(out, "tensorboard"))) == 8
     with open(os.path.join(out, "metrics.csv")) as f:
         assert f.readline().startswith("run,seed,lr,step,env_steps")
+    with pytest.raises(ValueError, match="valid fields: lr, ent_coef, l2_coef"):
+        cli.main(["sweep", "bc", "--demos", "cartpole", "--grid", "gamma=0.9", "--steps", "1", "--out", out])
 
-    # Sequential batches (4 + 2 runs) give the one-batch results; the lr=3e-3 runs equal `jaxil train`.
-    whole = _bc_sweep(tmp_path / "whole")
-    batched = _bc_sweep(tmp_path / "batched", max_batch=4)
-    assert json.load(open(tmp_path / "batched" / "results.json"))["batch_sizes"] == [4, 2]
+
+def test_batches_and_train_agree_with_one_batch(tmp_path, whole):
+    batched = _bc_sweep(tmp_path / "batched", max_batch=3)
+    assert json.load(open(tmp_path / "batched" / "results.json"))["batch_sizes"] == [3, 3]
     _assert_close(batched.policy_params, whole.policy_params, 0)
     _assert_close(batched.metrics, whole.metrics, 0)
+    # The lr=3e-3 runs are `jaxil train` with that learning rate, seed for seed.
     job = runs.train_job("bc", "cartpole", str(tmp_path / "train"), seeds=2, steps=4, demos="cartpole",
                          num_trajectories=2, config=BC_CONFIG, hparams=bc.Hparams(lr=3e-3))
     np.testing.assert_allclose(whole.returns[whole.setting_index == 1], job.returns, rtol=1e-6)
     np.testing.assert_allclose(whole.metrics["loss"][whole.setting_index == 1], job.run.metrics["loss"], rtol=1e-6)
 
-    with pytest.raises(ValueError, match="valid fields: lr, ent_coef, l2_coef"):
-        cli.main(["sweep", "bc", "--demos", "cartpole", "--grid", "gamma=0.9", "--steps", "1", "--out", out])
 
-
-EIGHT_DEVICES = """
+SCRIPT = """
 import sys
 import jaxil, jax, numpy as np
-assert len(jax.devices()) == 8, jax.devices()
 from jaxil import sweep
 from jaxil.algos import bc
 
-def check_sharded(done, state, metrics):
-    assert len(jax.tree.leaves(state)[0].sharding.device_set) == 8
+out, npz, devices = sys.argv[1], sys.argv[2], int(sys.argv[3])
+extra = {}
+if len(sys.argv) > 4:  # coordinator, process id: one of two processes
+    sweep.init_distributed(sys.argv[4], 2, int(sys.argv[5]))
+    extra = {"checkpoint_every": 1}  # 3 runs per process
+assert len(jax.local_devices()) == devices, jax.local_devices()
 
-r = sweep.sweep_job("bc", "cartpole", sys.argv[1], seeds=2, steps=4, demos="cartpole", num_trajectories=2,
+def check_sharded(done, state, metrics):
+    assert len(jax.tree.leaves(state)[0].sharding.device_set) == devices
+
+r = sweep.sweep_job("bc", "cartpole", out, seeds=2, steps=4, demos="cartpole", num_trajectories=2,
                     grid=["lr=1e-3,3e-3,1e-2"], chunk_steps=2, tensorboard=False, quiet=True,
-                    config=bc.Config(hidden=(16,), batch_size=32, updates_per_step=5), on_chunk=check_sharded)
+                    config=bc.Config(hidden=(16,), batch_size=32, updates_per_step=5), on_chunk=check_sharded,
+                    **extra)
 leaves = {f"p{i}": x for i, x in enumerate(jax.tree.leaves(r.policy_params))}
-np.savez(sys.argv[2], returns=r.returns, **{f"m_{k}": v for k, v in r.metrics.items()}, **leaves)
+np.savez(npz, returns=r.returns, **{f"m_{k}": v for k, v in r.metrics.items()}, **leaves)
 """
 
 
@@ -156,21 +169,25 @@ def _subprocess_env(**extra):
     return env
 
 
-def test_sharded_over_8_devices_equals_single_device(tmp_path):
-    script = tmp_path / "eight.py"
-    script.write_text(textwrap.dedent(EIGHT_DEVICES))
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "eight"), str(tmp_path / "eight.npz")],
+def _assert_matches(npz_path, single):
+    got = np.load(npz_path)
+    np.testing.assert_allclose(got["returns"], single.returns, rtol=1e-6)
+    for k, v in single.metrics.items():
+        np.testing.assert_allclose(got[f"m_{k}"], v, rtol=1e-6, atol=1e-6)
+    for i, x in enumerate(jax.tree.leaves(single.policy_params)):
+        np.testing.assert_allclose(got[f"p{i}"], x, rtol=1e-6, atol=1e-6)
+
+
+def test_sharded_over_8_devices_equals_single_device(tmp_path, whole):
+    script = tmp_path / "sweep.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "eight"), str(tmp_path / "eight.npz"), "8"],
                           env=_subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=8"),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert json.load(open(tmp_path / "eight" / "results.json"))["devices_per_process"] == 8
-    single = _bc_sweep(tmp_path / "single")  # 6 runs on this process's one device
-    eight = np.load(tmp_path / "eight.npz")
-    np.testing.assert_allclose(eight["returns"], single.returns, rtol=1e-6)
-    for k, v in single.metrics.items():
-        np.testing.assert_allclose(eight[f"m_{k}"], v, rtol=1e-6, atol=1e-6)
-    for i, x in enumerate(jax.tree.leaves(single.policy_params)):
-        np.testing.assert_allclose(eight[f"p{i}"], x, rtol=1e-6, atol=1e-6)
+    res = json.load(open(tmp_path / "eight" / "results.json"))
+    assert res["devices_per_process"] == 8 and res["batch_sizes"] == [8]  # 6 runs padded to 8
+    _assert_matches(tmp_path / "eight.npz", whole)
 
 
 def _free_port() -> int:
@@ -179,13 +196,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_gather_into_one_results_json(tmp_path):
-    out = str(tmp_path / "multi")
-    args = ["-m", "jaxil.cli", "sweep", "bc", "--demos", "cartpole", "--num-trajectories", "2", "--seeds", "3",
-            "--steps", "4", "--chunk-steps", "2", "--checkpoint-every", "1", "--no-tensorboard", "--out", out,
-            "--coordinator", f"localhost:{_free_port()}", "--num-processes", "2"]
-    procs = [subprocess.Popen([sys.executable, *args, "--process-id", str(i)], env=_subprocess_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+def test_two_processes_gather_into_one_results_json(tmp_path, whole):
+    script = tmp_path / "sweep.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    out, coordinator = tmp_path / "multi", f"localhost:{_free_port()}"
+    procs = [subprocess.Popen([sys.executable, str(script), str(out), str(tmp_path / f"p{i}.npz"), "1", coordinator,
+                               str(i)], env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for i in range(2)]
     try:
         logs = [p.communicate(timeout=150)[0] for p in procs]
     finally:
@@ -193,14 +210,13 @@ def test_two_processes_gather_into_one_results_json(tmp_path):
             if p.poll() is None:
                 p.kill()
     assert [p.returncode for p in procs] == [0, 0], "\n".join(log[-2000:] for log in logs)
-    with open(os.path.join(out, "results.json")) as f:
-        multi = json.load(f)
-    assert multi["num_processes"] == 2 and multi["num_runs"] == 3
-    single = sweep.sweep_job("bc", "cartpole", str(tmp_path / "one"), seeds=3, steps=4, demos="cartpole",
-                             num_trajectories=2, chunk_steps=2, tensorboard=False, quiet=True)
-    np.testing.assert_allclose(multi["return"], single.returns, rtol=1e-6)
-    np.testing.assert_allclose(multi["normalized_return"], single.normalized, rtol=1e-6)
-    with open(os.path.join(out, "metrics.csv")) as f:
-        rows = f.read().splitlines()
-    assert len(rows) == 1 + 3 * 4
-    assert sorted(int(d) for d in os.listdir(os.path.join(out, "checkpoints", "batch-000")) if d.isdigit()) == [2, 4]
+    res = json.load(open(out / "results.json"))
+    assert res["num_processes"] == 2 and res["num_runs"] == 6 and res["batch_sizes"] == [3]
+    np.testing.assert_allclose(res["return"], whole.returns, rtol=1e-6)
+    np.testing.assert_allclose(res["normalized_return"], whole.normalized, rtol=1e-6)
+    for i in range(2):  # every process holds the gathered results
+        _assert_matches(tmp_path / f"p{i}.npz", whole)
+    with open(out / "metrics.csv") as f:
+        assert len(f.read().splitlines()) == 1 + 6 * 4
+    # One checkpoint of all 6 runs per chunk, written by both processes together.
+    assert sorted(int(d) for d in os.listdir(out / "checkpoints" / "batch-000") if d.isdigit()) == [2, 4]
