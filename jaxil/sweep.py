@@ -382,48 +382,25 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     run_names = [f"run{r:04d}_seed{seed_index[r]}_{labels[setting_index[r]]}" for r in range(num_runs)]
     demos_dev = None if demo_arrays is None else jax.device_put(demo_arrays, axis.replicated)
     init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)), out_shardings=axis.sharded)
-    evaluate = make_evaluate(env, trainer)
     fingerprint = {"algo": algo, "env": env_name, "seeds": seeds, "seed": seed, "steps": n, "demos": demos,
                    "num_trajectories": num_trajectories, "config": repr(cfg),
                    "settings": [s._asdict() for s in settings], "batches": [len(p) for p in plan.positions],
                    "processes": axis.num_processes}
 
+    ctx = _BatchContext(trainer, n, chunk, axis, init, make_evaluate(env, trainer), demos_dev, out, fingerprint,
+                        checkpoint_every, keep_checkpoints, resume, tensorboard, quiet, on_chunk, setting_index,
+                        labels, run_names)
     per_pos: dict[int, tuple] = {}
     wall = 0.0
-    for b, (pos, src, kept, real) in enumerate(zip(plan.positions, plan.sources, plan.kept, plan.real)):
+    for b in range(len(plan.positions)):
+        pos, src, kept, real = plan.positions[b], plan.sources[b], plan.kept[b], plan.real[b]
         keys_b, hp_b = axis.put(jnp.asarray(run_keys[src])), axis.put(jax.tree.map(lambda x: x[src], run_hparams))
-        ckpt, start_state, start_step, start_metrics = None, None, 0, None
-        if checkpoint_every:
-            ckpt = Checkpointer(os.path.join(out, "checkpoints", f"batch-{b:03d}"), chunk, checkpoint_every,
-                                keep_checkpoints, {**fingerprint, "batch": b}, prepare=axis.to_saved)
-            if resume:
-                restored = ckpt.restore_latest(*_abstract(axis, trainer, keys_b, demos_dev, hp_b))
-                if restored is not None:
-                    start_state = axis.from_saved(restored.state)
-                    start_step = restored.steps_done
-                    start_metrics = jax.tree.map(np.asarray, axis.from_saved(restored.metrics))
-            ckpt.start(start_metrics)
-        if start_state is None:
-            start_state = init(keys_b, demos_dev, hp_b)
-        groups = _progress_groups(src, real, setting_index, labels)
-        progress = None if quiet else jlog.SweepProgress(groups, n, trainer.env_steps_per_step, start_step)
-        tb = _tensorboard(os.path.join(out, "tensorboard"), [run_names[r] for r in src[real]], real,
-                          trainer.env_steps_per_step) if tensorboard else None
-        try:
-            result = loop.run(trainer, keys_b, hp_b, n, demos=demos_dev, chunk_steps=chunk,
-                              on_chunk=jlog.chain(progress, tb, ckpt and ckpt.on_chunk, on_chunk),
-                              start_state=start_state, start_step=start_step, start_metrics=start_metrics)
-            if ckpt is not None:
-                ckpt.save(n, result.state, force=True)
-        finally:
-            for closer in (progress, tb, ckpt):
-                if closer is not None:
-                    closer.close()
+        result = _run_batch(ctx, b, keys_b, hp_b, src, real)
         wall += result.wall_s
-        returns, params = jax.tree.map(np.asarray, evaluate(result.state, axis.put(jnp.asarray(eval_keys[src]))))
+        returns, params = jax.tree.map(np.asarray, ctx.evaluate(result.state, axis.put(jnp.asarray(eval_keys[src]))))
         for i in np.flatnonzero(kept):
             per_pos[int(pos[i])] = (returns[i], {k: v[i] for k, v in result.metrics.items()},
-                               jax.tree.map(lambda x: x[i], params))
+                                    jax.tree.map(lambda x: x[i], params))
 
     local = [per_pos[p] for p in range(plan.share)]
     stacked = jax.tree.map(lambda *xs: np.stack(xs), *local)
@@ -441,6 +418,64 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
                                     draws, num_draws, seed, seeds, seed_index, setting_index, returns, norm,
                                     metrics, n, wall, axis, plan, extra, quiet)
     return SweepResult(out_result, returns, norm, metrics, params, settings, seed_index, setting_index)
+
+
+class _BatchContext(NamedTuple):
+    trainer: loop.Trainer
+    num_steps: int
+    chunk_steps: int
+    axis: RunAxis
+    init: Any  # jitted, run-sharded init
+    evaluate: Any
+    demos: Any
+    out: str
+    fingerprint: dict
+    checkpoint_every: int
+    keep_checkpoints: int
+    resume: bool
+    tensorboard: bool
+    quiet: bool
+    on_chunk: Any
+    setting_index: np.ndarray
+    labels: list
+    run_names: list
+
+
+def _run_batch(ctx: _BatchContext, b: int, keys, hparams, sources: np.ndarray, real: np.ndarray) -> loop.RunResult:
+    """Trains batch ``b`` (resuming from its newest checkpoint if asked) with progress bars,
+    TensorBoard and checkpoints hooked into ``loop.run``'s ``on_chunk``."""
+    ckpt, start_state, start_step, start_metrics = None, None, 0, None
+    if ctx.checkpoint_every:
+        ckpt = Checkpointer(os.path.join(ctx.out, "checkpoints", f"batch-{b:03d}"), ctx.chunk_steps,
+                            ctx.checkpoint_every, ctx.keep_checkpoints, {**ctx.fingerprint, "batch": b},
+                            prepare=ctx.axis.to_saved)
+        if not ctx.resume and ckpt.steps():
+            raise ValueError(f"{ckpt.directory} already holds checkpoints: pass --resume to continue that run, "
+                             f"or write to a new --out")
+        restored = ckpt.restore_latest(*_abstract(ctx.axis, ctx.trainer, keys, ctx.demos, hparams)) \
+            if ctx.resume else None
+        if restored is not None:
+            start_state, start_step = ctx.axis.from_saved(restored.state), restored.steps_done
+            start_metrics = jax.tree.map(np.asarray, ctx.axis.from_saved(restored.metrics))
+        ckpt.start(start_metrics)
+    if start_state is None:
+        start_state = ctx.init(keys, ctx.demos, hparams)
+    per_step = ctx.trainer.env_steps_per_step
+    progress = None if ctx.quiet else jlog.SweepProgress(
+        _progress_groups(sources, real, ctx.setting_index, ctx.labels), ctx.num_steps, per_step, start_step)
+    tb = _tensorboard(os.path.join(ctx.out, "tensorboard"), [ctx.run_names[r] for r in sources[real]], real,
+                      per_step) if ctx.tensorboard else None
+    try:
+        result = loop.run(ctx.trainer, keys, hparams, ctx.num_steps, demos=ctx.demos, chunk_steps=ctx.chunk_steps,
+                          on_chunk=jlog.chain(progress, tb, ckpt and ckpt.on_chunk, ctx.on_chunk),
+                          start_state=start_state, start_step=start_step, start_metrics=start_metrics)
+        if ckpt is not None:
+            ckpt.save(ctx.num_steps, result.state, force=True)
+    finally:
+        for closer in (progress, tb, ckpt):
+            if closer is not None:
+                closer.close()
+    return result
 
 
 class _tensorboard:

@@ -158,3 +158,5 @@ def test_kill_9_mid_run_then_resume_matches_uninterrupted_bitwise(tmp_path):
     _assert_trees_equal(resumed.metrics, full.metrics)
     np.testing.assert_array_equal(resumed.returns, full.returns)
     assert _complete_steps(ckdir)[-1] == steps and len(_complete_steps(ckdir)) <= 2
+    with pytest.raises(ValueError, match="already holds checkpoints: pass --resume"):
+        _sweep(out, steps, checkpoint_every=1)  # a fresh run never mixes with old checkpoints

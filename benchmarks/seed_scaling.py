@@ -1,0 +1,187 @@
+"""Per-seed wall time against the number of vmapped seeds, per algorithm, on cartpole.
+
+    python -m benchmarks.seed_scaling [--quick] [--seeds 1,8,64,256] [--algos ppo,bc] [--reps 3]
+
+For every algorithm in :data:`ALGOS` and every seed count, all seeds train in one
+``jit(vmap(scan))`` program through :func:`jaxil.loop.run`, measured two ways:
+
+- **end to end**: a fresh ``loop.run`` (a new trainer, so nothing is cached):
+  tracing, compilation, init, every chunk with its host transfer of metrics;
+- **excluding compilation**: init and chunk programs compiled ahead of time
+  (``lower().compile()``, timed separately as ``compile_s``), then init + all chunks
+  + host transfers as ``loop.run`` does them, median of ``--reps``.
+
+Per-seed time = time / seeds; ``speedup`` = per-seed time at 1 seed / per-seed time
+at N seeds (how much cheaper a seed gets by vmapping it with the others). Writes
+``benchmarks/results/seed_scaling-<date>-<device>[-quick].{json,md}``.
+
+An algorithm is one entry in :data:`ALGOS`: a function ``quick -> Setup``.
+"""
+
+from __future__ import annotations
+
+import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import numpy as np
+
+from jaxil import envs, experts, loop, runs
+from jaxil.algos import bc
+from jaxil.rl import ppo
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Setup(NamedTuple):
+    trainer: loop.Trainer
+    hparams: Any
+    demos: Any  # None for RL
+    num_steps: int
+    chunk_steps: int
+    description: str
+
+
+def ppo_cartpole(quick: bool) -> Setup:
+    """The shipped cartpole expert recipe (4 envs x 128 steps, 4 epochs x 4 minibatches)."""
+    rec = experts.recipe("cartpole")
+    steps = 16 if quick else 64
+    rec = experts.with_steps(rec, steps)
+    return Setup(experts.make_trainer(rec, envs.make("cartpole")), rec.hparams, None, steps, steps // 2,
+                 f"PPO, cartpole recipe ({rec.config.num_envs} envs x {rec.config.num_steps} steps per iteration), "
+                 f"{steps} iterations")
+
+
+def bc_cartpole(quick: bool) -> Setup:
+    """BC with its default Config (MLP 64-64, batch 256, 50 updates per step) on 10 shipped trajectories."""
+    env = envs.make("cartpole")
+    demos, _ = runs.load_task_demos("cartpole", env, 10)
+    steps = 20 if quick else 100
+    config = bc.Config()
+    return Setup(bc.make_train(config, env), bc.Hparams(), demos, steps, steps // 2,
+                 f"BC, MLP {config.hidden}, batch {config.batch_size}, {steps} x {config.updates_per_step} updates, "
+                 "10 cartpole trajectories")
+
+
+ALGOS: dict[str, Callable[[bool], Setup]] = {"ppo": ppo_cartpole, "bc": bc_cartpole}
+
+
+def end_to_end(setup: Setup, seeds: int) -> float:
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    start = time.perf_counter()
+    result = loop.run(setup.trainer, keys, setup.hparams, setup.num_steps, demos=setup.demos,
+                      chunk_steps=setup.chunk_steps)
+    jax.block_until_ready(result.state)
+    return time.perf_counter() - start
+
+
+def excluding_compile(setup: Setup, seeds: int, reps: int) -> tuple[float, float]:
+    """(compile seconds, median seconds of init + all chunks with the compiled programs)."""
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    hp = loop.broadcast_hparams(setup.hparams, seeds)
+    start = time.perf_counter()
+    init = jax.jit(jax.vmap(setup.trainer.init, in_axes=(0, None, 0))).lower(keys, setup.demos, hp).compile()
+    state = jax.eval_shape(jax.vmap(setup.trainer.init, in_axes=(0, None, 0)), keys, setup.demos, hp)
+    chunk = loop.compile_chunk(setup.trainer, setup.chunk_steps).lower(state, setup.demos, hp).compile()
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        state = init(keys, setup.demos, hp)
+        for _ in range(setup.num_steps // setup.chunk_steps):
+            state, metrics = chunk(state, setup.demos, hp)
+            jax.tree.map(np.asarray, metrics)  # the host transfer loop.run makes per chunk
+        jax.block_until_ready(state)
+        times.append(time.perf_counter() - start)
+    return compile_s, statistics.median(times)
+
+
+def measure(name: str, seeds: int, quick: bool, reps: int) -> dict:
+    e2e = end_to_end(ALGOS[name](quick), seeds)
+    compile_s, warm = excluding_compile(ALGOS[name](quick), seeds, reps)
+    return {"algo": name, "seeds": seeds, "end_to_end_s": e2e, "compile_s": compile_s, "excluding_compile_s": warm,
+            "end_to_end_s_per_seed": e2e / seeds, "excluding_compile_s_per_seed": warm / seeds}
+
+
+def add_speedups(rows: list[dict]) -> None:
+    for name in {r["algo"] for r in rows}:
+        mine = [r for r in rows if r["algo"] == name]
+        base = next((r for r in mine if r["seeds"] == 1), None)
+        for r in mine:
+            for key in ("end_to_end", "excluding_compile"):
+                r[f"{key}_speedup"] = None if base is None else base[f"{key}_s_per_seed"] / r[f"{key}_s_per_seed"]
+
+
+def device_name() -> str:
+    d = jax.devices()[0]
+    return str(getattr(d, "device_kind", None) or d.platform).replace(" ", "-").lower()
+
+
+def write_report(rows: list[dict], meta: dict, out_dir: str) -> str:
+    os.makedirs(out_dir, exist_ok=True)
+    stem = os.path.join(out_dir, f"seed_scaling-{meta['date']}-{device_name()}{'-quick' if meta['quick'] else ''}")
+    with open(stem + ".json", "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+    fmt = lambda x, spec: "-" if x is None else format(x, spec)
+    lines = [f"# Seed scaling ({meta['device']}, {meta['cpu_count']} CPU cores, jax {meta['jax']}"
+             f"{', quick' if meta['quick'] else ''}, {meta['date']})", "",
+             "All seeds of a row in one `jit(vmap(scan))` program via `jaxil.loop.run`. End to end: a fresh run "
+             "including tracing and compilation. Excluding compilation: the same work with the programs compiled "
+             f"ahead of time, median of {meta['reps']}. Speedup = per-seed time at 1 seed / per-seed time at N seeds. "
+             f"1-minute load average at the end: {meta['load_avg_1m_at_end']:.1f}.", ""]
+    for name, desc in meta["algos"].items():
+        lines += [f"## {name}", "", desc, "",
+                  "| seeds | end to end s | per seed s | speedup | compile s | excl. compile s | per seed s | speedup |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in (r for r in rows if r["algo"] == name):
+            lines.append(f"| {r['seeds']} | {r['end_to_end_s']:.2f} | {r['end_to_end_s_per_seed']:.4f} | "
+                         f"{fmt(r['end_to_end_speedup'], '.1f')}x | {r['compile_s']:.2f} | "
+                         f"{r['excluding_compile_s']:.2f} | {r['excluding_compile_s_per_seed']:.4f} | "
+                         f"{fmt(r['excluding_compile_speedup'], '.1f')}x |")
+        lines.append("")
+    with open(stem + ".md", "w") as f:
+        f.write("\n".join(lines))
+    return stem
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer trainer steps (PPO 16, BC 20) and 1 rep")
+    p.add_argument("--seeds", default="1,8,64,256")
+    p.add_argument("--algos", default=",".join(ALGOS))
+    p.add_argument("--reps", type=int, default=None)
+    p.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = p.parse_args(argv)
+    names = [a for a in args.algos.split(",") if a]
+    unknown = sorted(set(names) - set(ALGOS))
+    if unknown:
+        raise SystemExit(f"unknown algorithms {unknown}; known: {sorted(ALGOS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    reps = args.reps or (1 if args.quick else 3)
+    rows = []
+    for name in names:
+        for n in seeds:
+            rows.append(measure(name, n, args.quick, reps))
+            r = rows[-1]
+            print(f"{name:4s} {n:4d} seeds: end to end {r['end_to_end_s']:7.2f}s, compile {r['compile_s']:5.2f}s, "
+                  f"excluding compile {r['excluding_compile_s']:7.2f}s ({r['excluding_compile_s_per_seed']:.4f}s/seed)",
+                  flush=True)
+    add_speedups(rows)
+    meta = {"device": device_name(), "backend": jax.default_backend(), "jax": jax.__version__,
+            "jaxil": jaxil.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "date": datetime.date.today().isoformat(), "quick": args.quick, "reps": reps, "seeds": seeds,
+            "load_avg_1m_at_end": os.getloadavg()[0],  # other work sharing the machine skews the timings
+            "algos": {n: ALGOS[n](args.quick).description for n in names}}
+    print("wrote", write_report(rows, meta, args.out))
+
+
+if __name__ == "__main__":
+    main()
