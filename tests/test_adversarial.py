@@ -142,3 +142,11 @@ def test_gail_cartpole_one_trajectory_every_seed(cartpole_one_traj):
                    demos=demos)
     norm = experts.normalize("cartpole", experts.evaluate_seeds(env, trainer, run.state, jax.random.PRNGKey(1)).mean(1))
     assert norm.min() >= 0.95, norm
+
+
+def test_airl_hparams_keep_their_own_default_through_pytrees():
+    hp = airl.Hparams(disc_lr=1e-3)
+    assert hp.grad_penalty == 1.0 and gail.Hparams().grad_penalty == 10.0
+    assert airl.Hparams(grad_penalty=5.0).grad_penalty == 5.0
+    back = jax.tree.map(lambda x: x, hp)
+    assert type(back) is airl.Hparams and back == hp

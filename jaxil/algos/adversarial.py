@@ -54,6 +54,36 @@ class State(NamedTuple):
     key: jax.Array
 
 
+class Hparams(NamedTuple):
+    """Flat hyperparameters of GAIL and AIRL: the learner's (PPO's or SAC's) and the
+    discriminator's, all traced, so any of them can be swept."""
+
+
+    lr: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    ent_coef: float = 0.0
+    """Entropy bonus of the policy (PPO's)."""
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    reward_scale: float = 1.0
+    actor_lr: float = 1e-3
+    """SAC only: Adam learning rate of the policy (PPO uses ``lr``)."""
+    critic_lr: float = 1e-3
+    """SAC only: learning rate of the twin critics."""
+    alpha_lr: float = 1e-3
+    """SAC only: learning rate of the entropy temperature."""
+    tau: float = 0.005
+    """SAC only: Polyak rate of the target critics."""
+    init_alpha: float = 1.0
+    """SAC only: initial entropy temperature."""
+    disc_lr: float = 3e-4
+    """Adam learning rate of the discriminator."""
+    grad_penalty: float = 10.0
+    """Weight of the gradient penalty (|grad logit| - 1)^2 on interpolates."""
+
+
 def ppo_hparams(hp) -> ppo.Hparams:
     """The PPO fields of an algorithm's flat Hparams (flat, so every field is sweepable)."""
     return ppo.Hparams(*(getattr(hp, f) for f in PPO_FIELDS))

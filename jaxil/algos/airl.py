@@ -69,30 +69,17 @@ class Config:
             raise ValueError(f"disc_updates and disc_batch must be >= 1, got {self.disc_updates}, {self.disc_batch}")
 
 
-class Hparams(NamedTuple):
-    lr: float = 3e-4
-    gamma: float = 0.99
-    """Discount of PPO and of the shaping term gamma h(s')."""
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    reward_scale: float = 1.0
-    actor_lr: float = 1e-3
-    """SAC only: Adam learning rate of the policy (PPO uses ``lr``)."""
-    critic_lr: float = 1e-3
-    """SAC only: learning rate of the twin critics."""
-    alpha_lr: float = 1e-3
-    """SAC only: learning rate of the entropy temperature."""
-    tau: float = 0.005
-    """SAC only: Polyak rate of the target critics."""
-    init_alpha: float = 1.0
-    """SAC only: initial entropy temperature."""
-    disc_lr: float = 3e-4
-    """Adam learning rate of g and h."""
-    grad_penalty: float = 1.0
-    """Weight of the gradient penalty on the logit's learned part f."""
+class Hparams(adversarial.Hparams):
+    """GAIL's fields (:class:`jaxil.algos.adversarial.Hparams`); AIRL's default gradient
+    penalty is 1.0 (on the learned part f), GAIL's 10.0. ``gamma`` is also the discount
+    of the shaping term gamma h(s')."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args, **kwargs):
+        if len(args) <= adversarial.Hparams._fields.index("grad_penalty"):
+            kwargs.setdefault("grad_penalty", 1.0)
+        return super().__new__(cls, *args, **kwargs)
 
 
 class RewardNets(NamedTuple):

@@ -14,7 +14,6 @@ Runs through :mod:`jaxil.algos.adversarial` (PPO from :mod:`jaxil.rl.ppo`, uncha
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -63,30 +62,7 @@ class Config:
             raise ValueError(f"disc_updates and disc_batch must be >= 1, got {self.disc_updates}, {self.disc_batch}")
 
 
-class Hparams(NamedTuple):
-    lr: float = 3e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    ent_coef: float = 0.0
-    """Entropy bonus of the policy (PPO's)."""
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    reward_scale: float = 1.0
-    actor_lr: float = 1e-3
-    """SAC only: Adam learning rate of the policy (PPO uses ``lr``)."""
-    critic_lr: float = 1e-3
-    """SAC only: learning rate of the twin critics."""
-    alpha_lr: float = 1e-3
-    """SAC only: learning rate of the entropy temperature."""
-    tau: float = 0.005
-    """SAC only: Polyak rate of the target critics."""
-    init_alpha: float = 1.0
-    """SAC only: initial entropy temperature."""
-    disc_lr: float = 3e-4
-    """Adam learning rate of the discriminator."""
-    grad_penalty: float = 10.0
-    """Weight of the gradient penalty (|grad logit| - 1)^2 on interpolates."""
+Hparams = adversarial.Hparams
 
 
 def disc_inputs(kind: str, batch: Transition) -> jax.Array:
