@@ -1,9 +1,12 @@
-"""Atomic file writes shared by policies, demos and run results."""
+"""Atomic file writes shared by policies, rewards, demos and run results, and the
+``NAME.msgpack`` + ``NAME.json`` format of saved networks."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+from typing import Any, Callable
 
 
 def write_atomic(path: str, data: bytes) -> None:
@@ -24,3 +27,46 @@ def write_atomic(path: str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def save_params(directory: str, name: str, params: Any, meta: dict) -> None:
+    """Writes ``directory/name.msgpack`` (the params pytree) and ``name.json`` (``meta``), each atomically."""
+    import flax.serialization
+    import jax
+    import numpy as np
+
+    os.makedirs(directory, exist_ok=True)
+    write_atomic(os.path.join(directory, f"{name}.msgpack"),
+                 flax.serialization.to_bytes(jax.tree.map(np.asarray, params)))
+    write_atomic(os.path.join(directory, f"{name}.json"), json.dumps(meta, indent=2).encode())
+
+
+def load_params(directory: str, name: str, parse: Callable[[dict], Any], template: Callable[[Any], Any]):
+    """Reads what :func:`save_params` wrote: ``(parse(meta), params, meta)``.
+
+    ``parse`` turns the metadata into a spec (raising KeyError / TypeError / ValueError
+    on bad content) and ``template(spec)`` gives a pytree of the params' structure.
+    Missing files raise FileNotFoundError; corrupt ones a ValueError naming the file.
+    """
+    import flax.serialization
+    import jax
+    import jax.numpy as jnp
+
+    meta_path = os.path.join(directory, f"{name}.json")
+    blob_path = os.path.join(directory, f"{name}.msgpack")
+    for p in (meta_path, blob_path):
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"no saved {name} at {directory!r}: missing {os.path.basename(p)}")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+        spec = parse(meta)
+    except (KeyError, TypeError, ValueError) as e:  # ValueError covers JSONDecodeError
+        raise ValueError(f"corrupt {name} metadata {meta_path!r}: {e}") from e
+    with open(blob_path, "rb") as f:
+        blob = f.read()
+    try:
+        params = flax.serialization.from_bytes(template(spec), blob)
+    except Exception as e:  # msgpack raises several unrelated types on bad bytes
+        raise ValueError(f"corrupt {name} params {blob_path!r}: {e}") from e
+    return spec, jax.tree.map(jnp.asarray, params), meta

@@ -8,18 +8,14 @@ demo collection, DAgger's expert, saved experts) goes through :func:`make_act`.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import Any, NamedTuple
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxil import nets
 from jaxil.envs import EnvSpec
-from jaxil.fileio import write_atomic
+from jaxil.fileio import load_params, save_params
 
 
 class ObsNorm(NamedTuple):
@@ -131,32 +127,10 @@ def make_act(spec: PolicySpec, deterministic: bool = True):
 
 def save_policy(directory: str, spec: PolicySpec, params: dict, extra: dict | None = None) -> None:
     """Writes ``policy.msgpack`` (params) and ``policy.json`` (spec + ``extra``) atomically."""
-    os.makedirs(directory, exist_ok=True)
-    params = jax.tree.map(np.asarray, params)
-    write_atomic(os.path.join(directory, "policy.msgpack"), flax.serialization.to_bytes(params))
-    meta = {"spec": spec.to_dict(), **(extra or {})}
-    write_atomic(os.path.join(directory, "policy.json"), json.dumps(meta, indent=2).encode())
+    save_params(directory, "policy", params, {"spec": spec.to_dict(), **(extra or {})})
 
 
 def load_policy(directory: str) -> tuple[PolicySpec, dict, dict]:
     """Returns ``(spec, params, metadata)`` saved by :func:`save_policy`."""
-    meta_path = os.path.join(directory, "policy.json")
-    blob_path = os.path.join(directory, "policy.msgpack")
-    for p in (meta_path, blob_path):
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"no saved policy at {directory!r}: missing {os.path.basename(p)}")
-    try:
-        with open(meta_path) as f:
-            meta = json.load(f)
-        spec = PolicySpec.from_dict(meta["spec"])
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"corrupt policy metadata {meta_path!r}: {e}") from e
-    template = spec.init(jax.random.PRNGKey(0))
-    with open(blob_path, "rb") as f:
-        blob = f.read()
-    try:
-        params = flax.serialization.from_bytes(template, blob)
-    except Exception as e:  # msgpack raises several unrelated types on bad bytes
-        raise ValueError(f"corrupt policy params {blob_path!r}: {e}") from e
-    params = jax.tree.map(jnp.asarray, params)
-    return spec, params, meta
+    return load_params(directory, "policy", lambda meta: PolicySpec.from_dict(meta["spec"]),
+                       lambda spec: spec.init(jax.random.PRNGKey(0)))

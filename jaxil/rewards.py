@@ -11,18 +11,14 @@ same spaces (e.g. the maze with its wall moved).
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import NamedTuple
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxil import nets, policy as pol
 from jaxil.envs import EnvSpec
-from jaxil.fileio import write_atomic
+from jaxil.fileio import load_params, save_params
 
 INPUTS = ("s", "sa", "ss")
 FORMS = ("raw", "gail", "log_d", "logit")
@@ -102,32 +98,16 @@ def check_env(spec: RewardSpec, env: EnvSpec, where: str = "reward") -> None:
 
 def save_reward(directory: str, spec: RewardSpec, params: LearnedReward, extra: dict | None = None) -> None:
     """Writes ``reward.msgpack`` and ``reward.json`` atomically."""
-    os.makedirs(directory, exist_ok=True)
-    blob = flax.serialization.to_bytes(jax.tree.map(np.asarray, {"net": params.net_params,
-                                                                  "norm": params.input_norm._asdict()}))
-    write_atomic(os.path.join(directory, "reward.msgpack"), blob)
-    write_atomic(os.path.join(directory, "reward.json"), json.dumps({"spec": spec.to_dict(), **(extra or {})},
-                                                                    indent=2).encode())
+    tree = {"net": params.net_params, "norm": params.input_norm._asdict()}
+    save_params(directory, "reward", tree, {"spec": spec.to_dict(), **(extra or {})})
+
+
+def _template(spec: RewardSpec) -> dict:
+    return {"net": spec.net().init(jax.random.PRNGKey(0), jnp.zeros(spec.input_size())),
+            "norm": pol.ObsNorm.create(spec.env.obs_size)._asdict()}
 
 
 def load_reward(directory: str) -> tuple[RewardSpec, LearnedReward]:
     """Reads a reward written by :func:`save_reward`; clear errors for missing or corrupt files."""
-    meta_path, blob_path = os.path.join(directory, "reward.json"), os.path.join(directory, "reward.msgpack")
-    for p in (meta_path, blob_path):
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"no saved reward at {directory!r}: missing {os.path.basename(p)}")
-    try:
-        with open(meta_path) as f:
-            spec = RewardSpec.from_dict(json.load(f)["spec"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"corrupt reward metadata {meta_path!r}: {e}") from e
-    template = {"net": spec.net().init(jax.random.PRNGKey(0), jnp.zeros(spec.input_size())),
-                "norm": pol.ObsNorm.create(spec.env.obs_size)._asdict()}
-    with open(blob_path, "rb") as f:
-        blob = f.read()
-    try:
-        restored = flax.serialization.from_bytes(template, blob)
-    except Exception as e:  # msgpack raises several unrelated types on bad bytes
-        raise ValueError(f"corrupt reward params {blob_path!r}: {e}") from e
-    restored = jax.tree.map(jnp.asarray, restored)
-    return spec, LearnedReward(restored["net"], pol.ObsNorm(**restored["norm"]))
+    spec, tree, _ = load_params(directory, "reward", lambda meta: RewardSpec.from_dict(meta["spec"]), _template)
+    return spec, LearnedReward(tree["net"], pol.ObsNorm(**tree["norm"]))
