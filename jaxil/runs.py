@@ -78,11 +78,59 @@ def _setup(algo: str, env, steps: int | None, expert: str | None = None, reward_
     raise ValueError(f"unknown algorithm {algo!r}; known: {algo_names()}")
 
 
-def _make(algo: str, config, env, expert: str | None):
+def _make(algo: str, config, env, expert: str | None, reward_fn=None):
     if algo in algos.NEEDS_EXPERT:
         spec, params = experts.load_expert(expert or env.spec.name, env)
         return algos.ALGOS[algo].make_train(config, env, algos.dagger.policy_expert(spec, params))
-    return (experts.ALGOS.get(algo) or algos.ALGOS[algo]).make_train(config, env)
+    if algo in experts.ALGOS:
+        return experts.ALGOS[algo].make_train(config, env, reward_fn=reward_fn)
+    return algos.ALGOS[algo].make_train(config, env)
+
+
+def build_trainer(algo: str, env, steps: int | None = None, expert: str | None = None, config: Any = None,
+                  reward: str | None = None):
+    """``(trainer, config, default hparams, num_steps, chunk_steps)`` for a training job.
+
+    Shared by ``jaxil train`` and ``jaxil sweep``: defaults per algorithm and env,
+    ``config`` overriding them, the DAgger expert and a learned ``reward`` directory
+    (PPO / SAC) loaded and checked against ``env``.
+    """
+    if expert is not None and algo not in algos.NEEDS_EXPERT:
+        raise ValueError(f"{algo} does not query an expert; --expert is for {sorted(algos.NEEDS_EXPERT)}")
+    if reward is not None and algo not in experts.ALGOS:
+        raise ValueError(f"--reward re-optimises a learned reward with an RL algorithm ({sorted(experts.ALGOS)}), "
+                         f"not {algo}")
+    reward_fn = None
+    if reward is not None:
+        r_spec, r_params = rewards.load_reward(reward)
+        rewards.check_env(r_spec, env.spec, where=f"reward {reward!r}")
+        reward_fn = rewards.as_rl_reward(r_spec, r_params)
+    trainer, cfg, hp, n, chunk = _setup(algo, env, steps, expert, reward_fn)
+    if config is not None:
+        cfg, trainer = config, _make(algo, config, env, expert, reward_fn)
+    return trainer, cfg, hp, n, chunk
+
+
+def job_demos(algo: str, env, demos: str | None, num_trajectories: int | None):
+    """``(demo arrays, metadata, (random, expert) reference returns, results.json extras)``.
+
+    Imitation algorithms need ``demos``; RL algorithms refuse them. The reference
+    returns come from the demos' metadata, else from the env's shipped expert.
+    """
+    refs = experts.reference_returns(env.spec.name)
+    if algo not in algos.ALGOS:
+        if demos is not None or num_trajectories is not None:
+            raise ValueError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories")
+        return None, None, refs, {}
+    if demos is None:
+        raise ValueError(f"{algo} learns from demonstrations: give --demos PATH or a shipped name "
+                         f"({', '.join(experts.SHIPPED)})")
+    arrays, meta = load_task_demos(demos, env, num_trajectories)
+    if meta.expert_return is not None and meta.random_return is not None:
+        refs = (meta.random_return, meta.expert_return)
+    extra = {"demos": demos, "num_trajectories": len(meta.returns),
+             "demo_transitions": int(np.asarray(arrays.mask).sum())}
+    return arrays, meta, refs, extra
 
 
 def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | None = None, seed: int = 0,
@@ -97,39 +145,16 @@ def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     learns from that reward instead of the env's (results still report env returns).
     GAIL and AIRL write the reward of their best seed to ``out/reward``.
     """
-    if expert is not None and algo not in algos.NEEDS_EXPERT:
-        raise ValueError(f"{algo} does not query an expert; --expert is for {sorted(algos.NEEDS_EXPERT)}")
-    if reward is not None and algo not in experts.ALGOS:
-        raise ValueError(f"--reward re-optimises a learned reward with an RL algorithm ({sorted(experts.ALGOS)}), "
-                         f"not {algo}")
     env = make_env(env_name)
-    reward_fn = None
-    if reward is not None:
-        r_spec, r_params = rewards.load_reward(reward)
-        rewards.check_env(r_spec, env.spec, where=f"reward {reward!r}")
-        reward_fn = rewards.as_rl_reward(r_spec, r_params)
-    trainer, cfg, hp, n, chunk = _setup(algo, env, steps, expert, reward_fn)
-    if config is not None:
-        cfg, trainer = config, _make(algo, config, env, expert)
+    trainer, cfg, hp, n, chunk = build_trainer(algo, env, steps, expert, config, reward)
     hp = hparams if hparams is not None else hp
-    demo_arrays, meta, refs = None, None, experts.reference_returns(env.spec.name)
-    if algo in algos.ALGOS:
-        if demos is None:
-            raise ValueError(f"{algo} learns from demonstrations: give --demos PATH or a shipped name "
-                             f"({', '.join(experts.SHIPPED)})")
-        demo_arrays, meta = load_task_demos(demos, env, num_trajectories)
-        if meta.expert_return is not None and meta.random_return is not None:
-            refs = (meta.random_return, meta.expert_return)
-    elif demos is not None or num_trajectories is not None:
-        raise ValueError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories")
+    demo_arrays, _, refs, extra = job_demos(algo, env, demos, num_trajectories)
     label = label or f"{algo} {env_name}"
     k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
     run = loop.run(trainer, jax.random.split(k_train, seeds), hp, n, demos=demo_arrays, chunk_steps=chunk,
                    on_chunk=jlog.progress(label, n, trainer.env_steps_per_step))
     returns = experts.evaluate_seeds(env, trainer, run.state, k_eval).mean(1)
     norm = None if refs is None else (returns - refs[0]) / (refs[1] - refs[0])
-    extra = {} if meta is None else {"demos": demos, "num_trajectories": len(meta.returns),
-                                     "demo_transitions": int(np.asarray(demo_arrays.mask).sum())}
     if algo in algos.NEEDS_EXPERT:
         extra["expert"] = expert or env_name
     if reward is not None:

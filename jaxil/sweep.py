@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxil import algos, envs, eval as ev, experts, loop, policy as pol, runs
+from jaxil import algos, eval as ev, loop, policy as pol, runs
 from jaxil import logging as jlog
 from jaxil.checkpoint import Checkpointer
 from jaxil.results import write_results
@@ -316,24 +316,6 @@ def make_evaluate(env, trainer: loop.Trainer, num_episodes: int = 32):
     return evaluate
 
 
-def _demos(algo: str, env, env_name: str, demos: str | None, num_trajectories: int | None):
-    """(demo arrays, metadata, (random, expert) reference returns, results.json extras)."""
-    refs = experts.reference_returns(env_name)
-    if algo not in algos.ALGOS:
-        if demos is not None or num_trajectories is not None:
-            raise ValueError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories")
-        return None, None, refs, {}
-    if demos is None:
-        raise ValueError(f"{algo} learns from demonstrations: give --demos PATH or a shipped name "
-                         f"({', '.join(experts.SHIPPED)})")
-    arrays, meta = runs.load_task_demos(demos, env, num_trajectories)
-    if meta.expert_return is not None and meta.random_return is not None:
-        refs = (meta.random_return, meta.expert_return)
-    extra = {"demos": demos, "num_trajectories": len(meta.returns),
-             "demo_transitions": int(np.asarray(arrays.mask).sum())}
-    return arrays, meta, refs, extra
-
-
 def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | None = None, seed: int = 0,
               demos: str | None = None, num_trajectories: int | None = None, expert: str | None = None,
               grid: Sequence[str] = (), random: Sequence[str] = (), num_draws: int = 0,
@@ -349,14 +331,10 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     """
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
-    if expert is not None and algo not in algos.NEEDS_EXPERT:
-        raise ValueError(f"{algo} does not query an expert; --expert is for {sorted(algos.NEEDS_EXPERT)}")
     if checkpoint_every < 0:
         raise ValueError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
-    env = envs.make(env_name)
-    trainer, cfg, base, n, chunk = runs._setup(algo, env, steps, expert)
-    if config is not None:
-        cfg, trainer = config, runs._make(algo, config, env, expert)
+    env = runs.make_env(env_name)
+    trainer, cfg, base, n, chunk = runs.build_trainer(algo, env, steps, expert, config)
     base = hparams if hparams is not None else base
     if chunk_steps is not None:
         if chunk_steps < 1 or n % chunk_steps:
@@ -365,7 +343,7 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     grid_values, draws = parse_grid(grid, base), parse_random(random, base)
     names = [*grid_values, *draws]
     settings = make_settings(base, grid_values, draws, num_draws, seed)
-    demo_arrays, _, refs, extra = _demos(algo, env, env_name, demos, num_trajectories)
+    demo_arrays, _, refs, extra = runs.job_demos(algo, env, demos, num_trajectories)
     seed_index, setting_index = run_indices(seeds, len(settings))
     num_runs = len(seed_index)
 
