@@ -122,25 +122,23 @@ def test_airl_reward_round_trips(tmp_path, cartpole_one_traj):
         rewards.load_reward(str(tmp_path / "nothing"))
 
 
-def test_gail_learns_cartpole_from_one_trajectory(cartpole_one_traj):
-    """Small budget: 2 seeds, 120 iterations; the full claim (8 seeds >= 0.95) is the slow test."""
-    env, demos = cartpole_one_traj
+def _gail_cartpole_scores(env, demos, seeds: int, iterations: int) -> np.ndarray:
     cfg = gail.Config(ppo=ppo.Config(num_envs=8, num_steps=128, normalize_obs=False))
     trainer = gail.make_train(cfg, env)
-    run = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), 2), gail.Hparams(lr=2.5e-4, ent_coef=0.01), 120,
-                   demos=demos)
-    norm = experts.normalize("cartpole", experts.evaluate_seeds(env, trainer, run.state, jax.random.PRNGKey(1)).mean(1))
+    run = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), seeds), gail.Hparams(lr=2.5e-4, ent_coef=0.01),
+                   iterations, demos=demos)
+    return experts.normalize("cartpole", experts.evaluate_seeds(env, trainer, run.state, jax.random.PRNGKey(1)).mean(1))
+
+
+def test_gail_learns_cartpole_from_one_trajectory(cartpole_one_traj):
+    """Small budget: 2 seeds, 120 iterations; the full claim (8 seeds >= 0.95) is the slow test."""
+    norm = _gail_cartpole_scores(*cartpole_one_traj, seeds=2, iterations=120)
     assert norm.min() >= 0.4, norm
 
 
 @pytest.mark.slow
 def test_gail_cartpole_one_trajectory_every_seed(cartpole_one_traj):
-    env, demos = cartpole_one_traj
-    cfg = gail.Config(ppo=ppo.Config(num_envs=8, num_steps=128, normalize_obs=False))
-    trainer = gail.make_train(cfg, env)
-    run = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), 8), gail.Hparams(lr=2.5e-4, ent_coef=0.01), 300,
-                   demos=demos)
-    norm = experts.normalize("cartpole", experts.evaluate_seeds(env, trainer, run.state, jax.random.PRNGKey(1)).mean(1))
+    norm = _gail_cartpole_scores(*cartpole_one_traj, seeds=8, iterations=300)
     assert norm.min() >= 0.95, norm
 
 

@@ -20,6 +20,7 @@ GAIL and AIRL differ only there; nothing of PPO is copied.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -35,6 +36,34 @@ from jaxil.types import Demos, Transition
 
 PPO_FIELDS = ppo.Hparams._fields
 SAC_FIELDS = sac.Hparams._fields
+
+
+LEARNERS = ("ppo", "sac")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What GAIL's and AIRL's configs share: the learner and the discriminator's schedule."""
+
+    learner: str = "ppo"
+    """The RL algorithm under the discriminator: ppo (on-policy) or sac (off-policy,
+    continuous actions; far fewer env steps)."""
+    ppo: ppo.Config = ppo.Config(num_envs=8, num_steps=128)
+    """PPO settings (learner="ppo")."""
+    sac: sac.Config = sac.Config()
+    """SAC settings (learner="sac")."""
+    disc_activation: str = "tanh"
+    """Hidden activation of the discriminator's networks."""
+    disc_updates: int = 4
+    """Discriminator minibatch steps per learner iteration."""
+    disc_batch: int = 256
+    """Expert and policy transitions per discriminator minibatch (each)."""
+
+    def __post_init__(self):
+        if self.learner not in LEARNERS:
+            raise ValueError(f"unknown learner {self.learner!r}; choose one of {LEARNERS}")
+        if self.disc_updates < 1 or self.disc_batch < 1:
+            raise ValueError(f"disc_updates and disc_batch must be >= 1, got {self.disc_updates}, {self.disc_batch}")
 
 
 class Discriminator(NamedTuple):
@@ -255,3 +284,9 @@ def make_learner(kind: str, ppo_config: ppo.Config, sac_config: sac.Config, env:
     if kind == "sac":
         return sac_learner(sac_config, env)
     raise ValueError(f"unknown learner {kind!r}; choose ppo or sac")
+
+
+def make_train(config: Config, env: Env, disc: Discriminator) -> Trainer:
+    """The Trainer of an adversarial method given its config and discriminator."""
+    learner = make_learner(config.learner, config.ppo, config.sac, env)
+    return make_adversarial(learner, env, disc, config.disc_updates, config.disc_batch)

@@ -27,33 +27,21 @@ from jaxil import nets, rewards
 from jaxil.algos import adversarial
 from jaxil.envs import Env
 from jaxil.loop import Trainer
-from jaxil.rl import ppo, sac
 from jaxil.types import Transition
 
 State = adversarial.State
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    learner: str = "ppo"
-    """The RL algorithm under the discriminator: ppo (on-policy) or sac (off-policy,
-    continuous actions; far fewer env steps)."""
-    ppo: ppo.Config = ppo.Config(num_envs=8, num_steps=128)
-    """PPO settings (learner="ppo")."""
-    sac: sac.Config = sac.Config()
-    """SAC settings (learner="sac")."""
+class Config(adversarial.Config):
+    """AIRL: the shared fields of :class:`jaxil.algos.adversarial.Config` plus g, h and the policy reward."""
+
     state_only: bool = True
     """g(s) (disentangled, transferable) instead of g(s, a)."""
     reward_hidden: tuple[int, ...] = (64, 64)
     """Hidden layer sizes of g."""
     potential_hidden: tuple[int, ...] = (64, 64)
     """Hidden layer sizes of h."""
-    disc_activation: str = "tanh"
-    """Hidden activation of g and h."""
-    disc_updates: int = 4
-    """Discriminator minibatch steps per PPO iteration."""
-    disc_batch: int = 256
-    """Expert and policy transitions per discriminator minibatch (each)."""
     policy_reward: str = "auto"
     """What the learner maximises: logit (f - log pi, the paper's, any sign), softplus
     (-log(1 - D) = softplus(f - log pi), positive) or f (the shaped reward alone).
@@ -63,10 +51,9 @@ class Config:
     episodes early; softplus removes that bias. The learned reward g is the same."""
 
     def __post_init__(self):
+        super().__post_init__()
         if self.policy_reward not in ("auto", "logit", "softplus", "f"):
             raise ValueError(f"unknown AIRL policy_reward {self.policy_reward!r}; choose auto, logit, softplus or f")
-        if self.disc_updates < 1 or self.disc_batch < 1:
-            raise ValueError(f"disc_updates and disc_batch must be >= 1, got {self.disc_updates}, {self.disc_batch}")
 
 
 class Hparams(adversarial.Hparams):
@@ -132,9 +119,7 @@ def discriminator(config: Config, env: Env) -> adversarial.Discriminator:
 
 
 def make_train(config: Config, env: Env) -> Trainer:
-    learner = adversarial.make_learner(config.learner, config.ppo, config.sac, env)
-    return adversarial.make_adversarial(learner, env, discriminator(config, env), config.disc_updates,
-                                        config.disc_batch)
+    return adversarial.make_train(config, env, discriminator(config, env))
 
 
 # ---- the learned reward as a standalone function ----------------------------------

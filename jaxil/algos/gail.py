@@ -22,7 +22,6 @@ from jaxil import nets, rewards
 from jaxil.algos import adversarial
 from jaxil.envs import Env
 from jaxil.loop import Trainer
-from jaxil.rl import ppo, sac
 from jaxil.types import Transition
 
 REWARD_FORMS = ("gail", "log_d", "logit")
@@ -32,34 +31,22 @@ State = adversarial.State
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
-    learner: str = "ppo"
-    """The RL algorithm under the discriminator: ppo (on-policy) or sac (off-policy,
-    continuous actions; far fewer env steps)."""
-    ppo: ppo.Config = ppo.Config(num_envs=8, num_steps=128)
-    """PPO settings (learner="ppo")."""
-    sac: sac.Config = sac.Config()
-    """SAC settings (learner="sac")."""
+class Config(adversarial.Config):
+    """GAIL: the shared fields of :class:`jaxil.algos.adversarial.Config` plus the discriminator's."""
+
     disc_hidden: tuple[int, ...] = (64, 64)
     """Hidden layer sizes of the discriminator."""
-    disc_activation: str = "tanh"
-    """Hidden activation of the discriminator."""
     disc_input: str = "sa"
     """sa: D(s, a); ss: D(s, s') (learning from observations only)."""
     reward_form: str = "gail"
     """gail (-log(1 - D)) | log_d (log D) | logit (log D - log(1 - D))."""
-    disc_updates: int = 4
-    """Discriminator minibatch steps per PPO iteration."""
-    disc_batch: int = 256
-    """Expert and policy transitions per discriminator minibatch (each)."""
 
     def __post_init__(self):
+        super().__post_init__()
         if self.reward_form not in REWARD_FORMS:
             raise ValueError(f"unknown GAIL reward_form {self.reward_form!r}; choose one of {REWARD_FORMS}")
         if self.disc_input not in INPUTS:
             raise ValueError(f"unknown GAIL disc_input {self.disc_input!r}; choose one of {INPUTS}")
-        if self.disc_updates < 1 or self.disc_batch < 1:
-            raise ValueError(f"disc_updates and disc_batch must be >= 1, got {self.disc_updates}, {self.disc_batch}")
 
 
 Hparams = adversarial.Hparams
@@ -92,9 +79,7 @@ def discriminator(config: Config, env: Env) -> adversarial.Discriminator:
 
 
 def make_train(config: Config, env: Env) -> Trainer:
-    learner = adversarial.make_learner(config.learner, config.ppo, config.sac, env)
-    return adversarial.make_adversarial(learner, env, discriminator(config, env), config.disc_updates,
-                                        config.disc_batch)
+    return adversarial.make_train(config, env, discriminator(config, env))
 
 
 def learned_reward(config: Config, env: Env, state: State) -> tuple[rewards.RewardSpec, rewards.LearnedReward]:
