@@ -104,7 +104,19 @@ def _cast(name: str, x, dtype) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise DemosError(f"array {name!r} has dtype {x.dtype}; expected numbers")
-    return x.astype(dtype)
+    out = x.astype(dtype)
+    # astype wraps integers and turns large floats into inf without a word; a wrapped
+    # action or episode id would pass every later check.
+    if np.dtype(dtype).kind in "iu" and x.dtype.kind in "iu" and out.size:
+        info = np.iinfo(dtype)
+        if x.min() < info.min or x.max() > info.max:
+            bad = x[(x < info.min) | (x > info.max)][0]
+            raise DemosError(f"array {name!r} holds {bad}, outside the range of {np.dtype(dtype)}")
+    if np.dtype(dtype).kind == "f" and x.dtype.kind == "f":
+        overflow = np.isfinite(x) & ~np.isfinite(out)
+        if overflow.any():
+            raise DemosError(f"array {name!r} holds {x[overflow][0]}, too large for {np.dtype(dtype)}")
+    return out
 
 
 def _cast_flag(name: str, x) -> np.ndarray:
@@ -192,12 +204,26 @@ def _check_finite(demos: Demos, where: str) -> None:
 
 def _check_actions(demos: Demos, spec: EnvSpec, where: str) -> None:
     if not spec.discrete:
+        _check_action_bounds(demos, spec, where)
         return
     bad = (demos.action < 0) | (demos.action >= spec.action_size)
     if bad.any():
         row = int(np.argmax(bad))
         raise DemosError(f"{where}: action {int(demos.action[row])} at row {row} (episode "
                          f"{int(demos.episode[row])}) is outside [0, {spec.action_size}) for env {spec.name!r}")
+
+
+def _check_action_bounds(demos: Demos, spec: EnvSpec, where: str) -> None:
+    """Continuous actions lie within the env's bounds (which the env would clip them to)."""
+    if spec.action_low is None or spec.action_high is None:
+        return
+    low, high = (np.asarray(b, np.float32) for b in (spec.action_low, spec.action_high))
+    bad = (demos.action < low) | (demos.action > high)
+    if bad.any():
+        row, dim = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raise DemosError(f"{where}: action {demos.action[row].tolist()} at row {row} (episode "
+                         f"{int(demos.episode[row])}) is outside the bounds of env {spec.name!r} in dimension "
+                         f"{dim}: [{low[dim]}, {high[dim]}]")
 
 
 def _check_mask(demos: Demos, where: str) -> None:

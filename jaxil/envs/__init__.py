@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
-
 from jaxil.envs.brax_env import BRAX_TASKS, BraxCore
 from jaxil.envs.core import CoreEnv, Env, EnvSpec, EnvState, EpisodeEnv
 from jaxil.envs.gymnax_env import GYMNAX_TASKS, GymnaxCore
 from jaxil.envs.point_maze import PointMazeCore
 from jaxil.envs.tabular import TABULAR_TASKS, TabularMDP, tabular_core
+from jaxil.validate import unknown_name
 
 OWN_TASKS = {"point_maze": PointMazeCore}
 
@@ -39,9 +38,7 @@ def make(name: str, max_episode_steps: int | None = None, reset: str = "auto", *
     elif name in OWN_TASKS:
         core = OWN_TASKS[name](**options)
     else:
-        close = difflib.get_close_matches(str(name), names(), n=3)
-        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown env {name!r}.{hint} Known envs: {', '.join(names())}")
+        raise unknown_name("env", name, names())
     return EpisodeEnv(core, max_episode_steps, reset)
 
 

@@ -1,0 +1,119 @@
+"""Checks of what a user can get wrong before a run starts: names, hyperparameters, batch sizes.
+
+Each check raises :class:`ValueError` naming the algorithm, the field and the offending
+value (and, for a swept field, the run), so that a typo in a sweep grid fails in the
+first second instead of turning into NaN losses hours later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from typing import Callable, Iterable
+
+import numpy as np
+
+# Rules by field name, so that the Hparams of a new algorithm are checked without
+# registering them: learning rates are ``lr`` / ``*_lr``, weights ``*_coef`` ...
+_UNIT_INTERVAL = {"gamma", "gae_lambda", "tau", "beta_decay", "learner_eps"}
+_POSITIVE = {"max_grad_norm", "init_alpha", "clip_eps"}
+_NON_NEGATIVE = {"eps", "grad_penalty"}
+# A negative reward scale flips the reward, which is odd but not meaningless.
+_ANY_SIGN = {"reward_scale"}
+
+
+def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` names of ``known`` that look like ``name`` (a typo's likely intent)."""
+    return difflib.get_close_matches(str(name), sorted(known), n=n)
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> ValueError:
+    """The error for an unknown ``kind`` (env, algorithm, ...) suggesting the closest known names."""
+    known = sorted(known)
+    close = closest(name, known)
+    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return ValueError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}")
+
+
+def _rule(field: str) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
+    """``(ok(values) -> bool array, what ok means)`` for a field name, or None: finite only."""
+    if field in _ANY_SIGN:
+        return None
+    if field in ("lr", "learning_rate") or field.endswith("_lr"):
+        return (lambda x: x > 0), "a learning rate must be > 0"
+    if field in _UNIT_INTERVAL:
+        return (lambda x: (x >= 0) & (x <= 1)), "must lie in [0, 1]"
+    if field in _POSITIVE:
+        return (lambda x: x > 0), "must be > 0"
+    if field in _NON_NEGATIVE or field.endswith(("_coef", "_eps", "_scale")):
+        return (lambda x: x >= 0), "a coefficient must be >= 0"
+    return None
+
+
+def check_hparams(hparams, algo: str) -> None:
+    """Every Hparams field is a finite number within the range its name implies.
+
+    Fields may be scalars or per-run arrays (a sweep); nested NamedTuples are
+    checked field by field. Raises ValueError such as
+    ``bc Hparams.lr[3] = -0.001: a learning rate must be > 0``.
+    """
+    for path, value in _leaves(hparams, f"{type(hparams).__name__}"):
+        x = np.asarray(value)
+        where = f"{algo} {path}"
+        if x.dtype.kind not in "biuf":
+            raise ValueError(f"{where} = {value!r}: expected a number")
+        _first_bad(where, x, ~np.isfinite(x), "must be finite")
+        rule = _rule(path.rsplit(".", 1)[-1])
+        if rule is not None:
+            ok, what = rule
+            _first_bad(where, x, ~ok(x), what)
+
+
+def _leaves(hparams, path: str):
+    if hasattr(hparams, "_asdict"):
+        for name, value in hparams._asdict().items():
+            yield from _leaves(value, f"{path}.{name}")
+    else:
+        yield path, hparams
+
+
+def _first_bad(where: str, x: np.ndarray, bad: np.ndarray, what: str) -> None:
+    if not bad.any():
+        return
+    if x.ndim == 0:
+        raise ValueError(f"{where} = {x.item()}: {what}")
+    index = np.unravel_index(int(np.argmax(bad)), x.shape)
+    at = ", ".join(map(str, index))
+    raise ValueError(f"{where}[{at}] = {x[index].item()}: {what} (run {at} of a swept field)")
+
+
+def batch_fields(config) -> dict[str, int]:
+    """The top-level Config fields that draw minibatches from the demos: ``batch_size``, ``*_batch``.
+
+    Nested learner configs (e.g. SAC's replay ``batch_size`` inside GAIL's config)
+    sample the learner's own transitions, not the demos, so they are not included.
+    """
+    if not dataclasses.is_dataclass(config):
+        return {}
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if (f.name == "batch_size" or f.name.endswith("_batch")) and isinstance(getattr(config, f.name), int)}
+
+
+def check_batch_size(config, demos, algo: str) -> None:
+    """No minibatch of demos is larger than the demos themselves.
+
+    ``demos`` may carry padding (``mask`` 0) and a leading run axis (demo subsets,
+    see :func:`jaxil.data.stack_subsets`); the smallest real dataset counts.
+    """
+    mask = np.asarray(demos.mask).reshape(-1, np.shape(demos.mask)[-1])
+    sizes = mask.sum(axis=1)
+    smallest = int(np.argmin(sizes))
+    for name, batch in batch_fields(config).items():
+        if batch > sizes[smallest]:
+            run = f" (run {smallest} of {len(sizes)} demo subsets)" if len(sizes) > 1 else ""
+            raise ValueError(
+                f"{algo} Config.{name} = {batch} is larger than the demos: {int(sizes[smallest])} transitions"
+                f"{run}. Use more trajectories or a {name} of at most {int(sizes[smallest])}.")
+
+
+__all__ = ["batch_fields", "check_batch_size", "check_hparams", "closest", "unknown_name"]
