@@ -1,0 +1,245 @@
+"""IQ-Learn (Garg et al. 2021): inverse soft-Q learning.
+
+One soft Q function stands for both the reward and the policy: with the soft value
+V(s) = E_{a ~ pi}[Q(s, a) - T log pi(a|s)] (T the entropy temperature), the implied
+reward is r(s, a, s') = Q(s, a) - gamma V(s'). Q *minimises* (the paper maximises
+its negative) the chi^2-regularised inverse objective
+
+- online (the paper's default)::
+
+    L = -E_{d^E}[r] + E_{mix}[V(s) - gamma V(s')] + 1/(4 c) E_{mix}[r^2]
+
+  where ``mix`` is the union of an expert batch and a replay batch, and c is
+  :attr:`Hparams.div_coef` (the chi^2 regulariser on both, as the paper does online);
+- offline (the paper's expert-only variant)::
+
+    L = -E_{d^E}[r] + (1 - gamma) E_{p0}[V(s0)] + 1/(4 c) E_{d^E}[r^2]
+
+  with p0 the distribution of expert states (as the paper's code does).
+
+``terminated`` transitions have V(s') = 0, or lead to absorbing states
+(:attr:`Config.absorbing`, see :mod:`jaxil.algos.offpolicy`).
+
+Policies: discrete actions use the soft-Q policy pi = softmax(Q / T) itself (the
+Trainer's categorical policy is Q's network with its last layer divided by T);
+continuous actions a SAC-style tanh-Gaussian actor minimising E[T log pi - Q] on the
+batch's states, with V estimated by one sample of it.
+
+Modes (:attr:`Config.offline`): online, ``demos`` are the expert's Demos and the
+trainer steps the env into a replay buffer; offline, ``demos`` are the expert's Demos
+and nothing else (no env, no other data: ``env_steps_per_step = 0``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxil import nets, policy as pol
+from jaxil.algos import offpolicy as op
+from jaxil.envs import Env
+from jaxil.loop import Trainer
+from jaxil.types import Transition
+
+State = op.State
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(op.Config):
+    """IQ-Learn: the shared off-policy fields; done masks by default, as the paper."""
+
+    absorbing: bool = False
+    """Absorbing states at terminations; False (the paper's): V(s') = 0 after a termination."""
+
+
+class Hparams(NamedTuple):
+    critic_lr: float = 3e-4
+    """Adam learning rate of Q (the paper's 3e-4)."""
+    actor_lr: float = 3e-5
+    """Adam learning rate of the continuous actor (the paper's 3e-5)."""
+    gamma: float = 0.99
+    """Discount."""
+    temperature: float = 0.01
+    """Entropy temperature T of the soft value and policy (the paper's 0.01); fixed during a
+    run, read once by ``init`` (the discrete policy's params depend on it)."""
+    div_coef: float = 0.5
+    """c of the chi^2 regulariser 1/(4c) E[r^2] (the paper's alpha = 0.5)."""
+
+
+class Params(NamedTuple):
+    q: dict
+    actor: dict | None  # continuous: a jaxil.policy params dict; discrete: None (the policy is Q's)
+    q_opt: optax.OptState
+    actor_opt: optax.OptState | None
+    temperature: jax.Array  # [] hp.temperature at init: the discrete policy softmax(Q / T) needs it
+
+
+# ---- losses (plain functions of arrays) ----------------------------------------------
+
+def implied_reward(q, v_next, terminated, gamma):
+    """r = Q(s, a) - gamma (1 - terminated) V(s'); all [B]."""
+    return q - gamma * (1.0 - terminated.astype(jnp.float32)) * v_next
+
+
+def iq_loss_online(expert: tuple, replay: tuple, gamma, div_coef):
+    """The online inverse soft-Q loss Q minimises; returns ``(loss [], metrics)``.
+
+    ``expert`` and ``replay`` are ``(q, v, v_next, terminated)`` tuples of [B] arrays:
+    Q(s, a), V(s), V(s') and the termination flags of each batch::
+
+        L = -mean_E(r) + mean_{E u R}(V(s) - gamma V(s')) + mean_{E u R}(r^2) / (4 c)
+    """
+    r = [implied_reward(q, v_next, t, gamma) for q, _, v_next, t in (expert, replay)]
+    v_diff = [v - gamma * (1.0 - t.astype(jnp.float32)) * v_next for _, v, v_next, t in (expert, replay)]
+    expert_term = -jnp.mean(r[0])
+    value_term = jnp.mean(jnp.concatenate(v_diff))
+    chi2 = jnp.mean(jnp.concatenate(r) ** 2) / (4 * div_coef)
+    loss = expert_term + value_term + chi2
+    return loss, {"expert_reward": jnp.mean(r[0]), "replay_reward": jnp.mean(r[1]), "value_term": value_term,
+                  "chi2": chi2}
+
+
+def iq_loss_offline(expert: tuple, gamma, div_coef):
+    """The offline (expert-only) loss; ``expert = (q, v, v_next, terminated)``, [B] each::
+
+        L = -mean(r) + (1 - gamma) mean(V(s)) + mean(r^2) / (4 c)
+
+    with the expert states s standing in for initial states.
+    """
+    q, v, v_next, terminated = expert
+    r = implied_reward(q, v_next, terminated, gamma)
+    value_term = (1 - gamma) * jnp.mean(v)
+    chi2 = jnp.mean(r**2) / (4 * div_coef)
+    return -jnp.mean(r) + value_term + chi2, {"expert_reward": jnp.mean(r), "value_term": value_term, "chi2": chi2}
+
+
+def soft_value_discrete(q_all: jax.Array, temperature) -> jax.Array:
+    """V(s) = T logsumexp(Q(s, .) / T): q_all [B, A] -> [B]."""
+    return temperature * jax.nn.logsumexp(q_all / temperature, -1)
+
+
+# ---- networks ------------------------------------------------------------------------
+
+def policy_spec(config: Config, env: Env) -> pol.PolicySpec:
+    kind = "categorical" if env.spec.discrete else "tanh_gaussian"
+    return pol.PolicySpec(env.spec, kind, tuple(config.hidden), config.activation)
+
+
+def _q_net(config: Config, env: Env):
+    if env.spec.discrete:
+        # The categorical actor's architecture, so Q's params convert into its logits' params.
+        return nets.Actor(tuple(config.hidden), env.spec.action_size, "categorical", config.activation)
+    return nets.MLP(tuple(config.hidden), 1, config.activation)
+
+
+def soft_q_policy(q_params: dict, temperature, absorbing: bool) -> dict:
+    """The actor params of softmax(Q / T) from a discrete Q network's params.
+
+    The last layer is divided by T; with absorbing states the first layer's row for
+    the indicator coordinate is dropped (it is 0 in every env state).
+    """
+    layers = dict(q_params["params"]["MLP_0"])
+    names = sorted(layers, key=lambda n: int(n.split("_")[1]))
+    first, last = names[0], names[-1]
+    if absorbing:
+        layers[first] = {**layers[first], "kernel": layers[first]["kernel"][:-1]}
+    layers[last] = jax.tree.map(lambda w: w / temperature, layers[last])
+    return {"params": {"MLP_0": layers}}
+
+
+class Values(NamedTuple):
+    """Q and V of one batch, the inputs of the losses; [B] each."""
+
+    q: jax.Array
+    v: jax.Array
+    v_next: jax.Array
+    terminated: jax.Array
+
+
+def batch_values(config: Config, env: Env, q_params, actor: dict | None, batch: Transition, temperature, key):
+    """Q(s, a), V(s), V(s') of a batch under the current policy."""
+    net = _q_net(config, env)
+    if env.spec.discrete:
+        q_all = net.apply(q_params, batch.obs)
+        q = jnp.take_along_axis(q_all, batch.action[:, None].astype(jnp.int32), -1)[:, 0]
+        v_next = soft_value_discrete(net.apply(q_params, batch.next_obs), temperature)
+        return Values(q, soft_value_discrete(q_all, temperature), v_next, batch.terminated)
+    spec = policy_spec(config, env)
+
+    def q_of(obs, action):
+        return net.apply(q_params, op.state_action_input(obs, op.action_features(env.spec, action),
+                                                         config.absorbing))[..., 0]
+
+    def v_of(obs, k):
+        action, logp = pol.sample(spec, actor, op.env_obs(obs, config.absorbing), k)
+        return q_of(obs, jax.lax.stop_gradient(action)) - temperature * jax.lax.stop_gradient(logp)
+
+    k_now, k_next = jax.random.split(key)
+    return Values(q_of(batch.obs, batch.action), v_of(batch.obs, k_now), v_of(batch.next_obs, k_next),
+                  batch.terminated)
+
+
+# ---- update ----------------------------------------------------------------------------
+
+def learner(config: Config, env: Env) -> op.Learner:
+    spec = policy_spec(config, env)
+    net = _q_net(config, env)
+    q_input = env.spec.obs_size + int(config.absorbing) + (0 if env.spec.discrete else env.spec.action_size)
+
+    def init(key, hp: Hparams) -> Params:
+        k_q, k_pi = jax.random.split(key)
+        q = net.init(k_q, jnp.zeros(q_input))
+        temperature = jnp.asarray(hp.temperature, jnp.float32)
+        if env.spec.discrete:
+            return Params(q, None, optax.adam(hp.critic_lr).init(q), None, temperature)
+        actor = spec.init(k_pi)
+        return Params(q, actor, optax.adam(hp.critic_lr).init(q), optax.adam(hp.actor_lr).init(actor["actor"]),
+                      temperature)
+
+    def critic_loss(q_params, params: Params, expert, replay, hp: Hparams, key):
+        k_e, k_r = jax.random.split(key)
+        e = batch_values(config, env, q_params, params.actor, expert, params.temperature, k_e)
+        if replay is None:
+            return iq_loss_offline(tuple(e), hp.gamma, hp.div_coef)
+        r = batch_values(config, env, q_params, params.actor, replay, params.temperature, k_r)
+        return iq_loss_online(tuple(e), tuple(r), hp.gamma, hp.div_coef)
+
+    def actor_update(params: Params, q_params, obs, hp: Hparams, key):
+        def loss(actor):
+            pi = {**params.actor, "actor": actor}
+            action, logp = pol.sample(spec, pi, op.env_obs(obs, config.absorbing), key)
+            x = op.state_action_input(obs, op.action_features(env.spec, action), config.absorbing)
+            return jnp.mean(params.temperature * logp - net.apply(q_params, x)[..., 0]), -logp.mean()
+
+        (value, entropy), grads = jax.value_and_grad(loss, has_aux=True)(params.actor["actor"])
+        actor, opt = op.adam_step(hp.actor_lr, grads, params.actor_opt, params.actor["actor"])
+        return {**params.actor, "actor": actor}, opt, {"actor_loss": value, "entropy": entropy}
+
+    def update(params: Params, expert: Transition, replay: Transition | None, key, hp: Hparams):
+        k_q, k_pi = jax.random.split(key)
+        (loss, metrics), grads = jax.value_and_grad(critic_loss, has_aux=True)(params.q, params, expert, replay,
+                                                                               hp, k_q)
+        q, q_opt = op.adam_step(hp.critic_lr, grads, params.q_opt, params.q)
+        metrics = {"iq_loss": loss, **metrics}
+        if env.spec.discrete:
+            return params._replace(q=q, q_opt=q_opt), metrics
+        obs = expert.obs if replay is None else jnp.concatenate([expert.obs, replay.obs])
+        actor, actor_opt, actor_metrics = actor_update(params, q, obs, hp, k_pi)
+        return params._replace(q=q, actor=actor, q_opt=q_opt, actor_opt=actor_opt), {**metrics, **actor_metrics}
+
+    def policy(params: Params):
+        if not env.spec.discrete:
+            return params.actor
+        return {"actor": soft_q_policy(params.q, params.temperature, config.absorbing),
+                "obs_norm": pol.ObsNorm.create(env.spec.obs_size)}
+
+    return op.Learner(spec, init, update, policy)
+
+
+def make_train(config: Config, env: Env) -> Trainer:
+    """IQ-Learn as a Trainer; ``demos`` are the expert's Demos in both modes."""
+    return op.make_trainer(config, env, learner(config, env), "IQ-Learn", offline_pair=False)

@@ -1,0 +1,379 @@
+"""Shared pieces of off-policy and offline imitation (ValueDICE, IQ-Learn).
+
+- **Absorbing states** (Kostrikov et al. 2019, DAC; used again by ValueDICE): every
+  observation gets one more coordinate, 0 for the env's states and 1 for the
+  absorbing state (all other coordinates 0). A transition that *terminated* leads
+  into the absorbing state, which then loops on itself forever; a *truncated*
+  transition (time limit) keeps its true ``next_obs`` and adds nothing, since the
+  time limit is not part of the MDP. The augmented MDP never terminates, so the
+  augmented transitions all have ``terminated = False``: the value of ending an
+  episode is learnt at the absorbing state instead of being fixed to 0.
+  All of it is shape-static: ``N`` transitions become ``2N`` rows whose second half
+  (the absorbing self-transitions) is masked in only where a transition terminated.
+- **Data** for both modes: :class:`ExpertAndReplay`, the pair of Demos that an
+  offline trainer receives as its ``demos`` argument (the expert's and a fixed
+  non-expert dataset standing in for the replay buffer), masked row sampling, and
+  online collection into a replay buffer with a masked (compacting) write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxil import eval as ev, policy as pol
+from jaxil.envs import Env, EnvState
+from jaxil.loop import Trainer
+from jaxil.policy import PolicySpec
+from jaxil.rl.ppo import episode_metrics
+from jaxil.rl.replay import Buffer, buffer_init, buffer_sample
+from jaxil.rl.sac import Rollout
+from jaxil.types import Demos, Transition
+
+
+class ExpertAndReplay(NamedTuple):
+    """The ``demos`` argument of an offline trainer that also learns from non-expert data.
+
+    ``expert`` are the demonstrations to imitate; ``replay`` is a fixed dataset of
+    any behaviour on the same env, which takes the place of the replay buffer. Both
+    are ordinary (maskable, stackable) :class:`Demos`, so the pair vmaps over runs
+    like Demos do (``loop.run(..., demos_axis=0)`` with a leading run axis on both).
+    """
+
+    expert: Demos
+    replay: Demos
+
+
+# ---- absorbing states -------------------------------------------------------------
+
+def absorbing_obs(obs: jax.Array) -> jax.Array:
+    """Env observations ``[..., D]`` with the indicator coordinate 0: ``[..., D + 1]``."""
+    return jnp.concatenate([obs, jnp.zeros((*obs.shape[:-1], 1), obs.dtype)], -1)
+
+
+def absorbing_state(obs_size: int, dtype=jnp.float32) -> jax.Array:
+    """The absorbing state ``[obs_size + 1]``: zeros and indicator 1."""
+    return jnp.zeros(obs_size + 1, dtype).at[-1].set(1)
+
+
+def indicator(obs: jax.Array) -> jax.Array:
+    """1.0 where an augmented observation ``[..., D + 1]`` is the absorbing state: ``[...]``."""
+    return obs[..., -1]
+
+
+def add_absorbing(tr: Transition, mask: jax.Array) -> tuple[Transition, jax.Array]:
+    """Augments ``N`` transitions (leaves ``[N, ...]``) into ``2N`` rows and their mask.
+
+    Rows ``0..N-1`` are the transitions with augmented observations, ``next_obs``
+    replaced by the absorbing state where ``terminated``. Rows ``N..2N-1`` are
+    absorbing -> absorbing self-transitions (action zeros, reward 0), real (mask 1)
+    only where row ``i - N`` terminated and was real itself. Every row has
+    ``terminated = False`` (the augmented MDP never ends); ``truncated`` is kept on
+    the first half and False on the second.
+    """
+    n = tr.obs.shape[0]
+    term = tr.terminated.astype(bool)
+    absorbing = jnp.broadcast_to(absorbing_state(tr.obs.shape[-1], tr.obs.dtype), (n, tr.obs.shape[-1] + 1))
+    next_obs = jnp.where(term[:, None], absorbing, absorbing_obs(tr.next_obs))
+    no = jnp.zeros(n, bool)
+    real = Transition(absorbing_obs(tr.obs), tr.action, next_obs, tr.reward, no, tr.truncated)
+    loop = Transition(absorbing, jnp.zeros_like(tr.action), absorbing, jnp.zeros_like(tr.reward), no, no)
+    rows = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), real, loop)
+    return rows, jnp.concatenate([mask, mask * term.astype(mask.dtype)])
+
+
+def absorbing_demos(demos: Demos) -> Demos:
+    """:func:`add_absorbing` on Demos: ``2N`` rows, self-transitions in the episode that ended."""
+    tr, mask = add_absorbing(demos.transitions(), demos.mask)
+    return Demos(*tr, jnp.concatenate([demos.episode, demos.episode]), mask)
+
+
+def prepare(demos: Demos, absorbing: bool) -> tuple[Transition, jax.Array]:
+    """The transitions and mask a learner samples from: with absorbing states or as they are.
+
+    Either way ``1 - terminated`` is the right bootstrap mask for the result.
+    """
+    if absorbing:
+        return add_absorbing(demos.transitions(), demos.mask)
+    return demos.transitions(), demos.mask
+
+
+def action_features(spec, action: jax.Array) -> jax.Array:
+    """One-hot ``[..., A]`` for discrete actions ``[...]``; continuous actions ``[..., A]``
+    rescaled from the env's bounds to [-1, 1], so that network inputs are O(1)."""
+    if spec.discrete:
+        return jax.nn.one_hot(action, spec.action_size, dtype=jnp.float32)
+    low, high = jnp.asarray(spec.action_low, jnp.float32), jnp.asarray(spec.action_high, jnp.float32)
+    return 2 * (action.astype(jnp.float32) - low) / (high - low) - 1
+
+
+def state_action_input(obs: jax.Array, action_feat: jax.Array, absorbing: bool) -> jax.Array:
+    """Network input ``[..., D (+1) + A]`` for a value of (s, a).
+
+    At the absorbing state every action leads to the same place, so its action
+    features are zeroed: the value there cannot depend on the policy's (meaningless)
+    action.
+    """
+    if absorbing:
+        action_feat = action_feat * (1.0 - indicator(obs))[..., None]
+    return jnp.concatenate([obs, action_feat], -1)
+
+
+def env_obs(obs: jax.Array, absorbing: bool) -> jax.Array:
+    """The env's part of (possibly augmented) observations: what the policy sees."""
+    return obs[..., :-1] if absorbing else obs
+
+
+# ---- sampling ---------------------------------------------------------------------
+
+def sample_rows(key: jax.Array, rows: Transition, mask: jax.Array, n: int) -> Transition:
+    """``n`` rows drawn uniformly, with replacement, among those where ``mask == 1``."""
+    idx = jax.random.choice(key, mask.shape[0], (n,), p=mask / jnp.maximum(mask.sum(), 1.0))
+    return jax.tree.map(lambda x: x[idx], rows)
+
+
+def buffer_add_where(buf: Buffer, batch: Transition, keep: jax.Array) -> Buffer:
+    """Writes the rows of ``batch`` (leaves ``[n, ...]``) where ``keep`` is true, contiguously.
+
+    A shape-static "append a variable number of rows": kept rows go to consecutive
+    slots from the write pointer (wrapping around), dropped rows are scattered out
+    of range and discarded. ``n`` must not exceed the capacity.
+    """
+    capacity = jax.tree.leaves(buf.data)[0].shape[0]
+    n = keep.shape[0]
+    if n > capacity:
+        raise ValueError(f"cannot write {n} rows at once into a buffer of capacity {capacity}")
+    keep = keep.astype(bool)
+    slot = (buf.ptr + jnp.cumsum(keep) - 1) % capacity
+    idx = jnp.where(keep, slot, capacity)
+    data = jax.tree.map(lambda d, x: d.at[idx].set(x.astype(d.dtype), mode="drop"), buf.data, batch)
+    count = keep.sum().astype(buf.ptr.dtype)
+    return Buffer(data, (buf.ptr + count) % capacity, jnp.minimum(buf.size + count, capacity))
+
+
+def buffer_add_transitions(buf: Buffer, tr: Transition, absorbing: bool) -> Buffer:
+    """Adds env transitions (leaves ``[n, ...]``), with their absorbing rows if asked."""
+    if not absorbing:
+        return buffer_add_where(buf, tr, jnp.ones(tr.obs.shape[0], bool))
+    rows, mask = add_absorbing(tr, jnp.ones(tr.obs.shape[0], jnp.float32))
+    return buffer_add_where(buf, rows, mask > 0)
+
+
+# ---- online collection -------------------------------------------------------------
+
+ActFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def collect(env: Env, act: ActFn, env_state: EnvState, key: jax.Array, num_steps: int) -> tuple[EnvState, Rollout]:
+    """Steps a batch of envs ``num_steps`` times with ``act(obs [N, D], key) -> actions``.
+
+    Returns the final env state and a :class:`jaxil.rl.sac.Rollout` with leading axes
+    ``[num_steps, N]`` (``next_obs`` the true state reached, also at episode ends).
+    """
+    step_env = jax.vmap(env.step)
+
+    def one_step(state, k):
+        action = act(state.obs, k)
+        nxt = step_env(state, action)
+        tr = Transition(state.obs, action, nxt.next_obs, nxt.reward, nxt.terminated, nxt.truncated)
+        return nxt, Rollout(tr, nxt.episode_return)
+
+    return jax.lax.scan(one_step, env_state, jax.random.split(key, num_steps))
+
+
+def flatten(tr: Transition) -> Transition:
+    """Leaves ``[T, N, ...]`` -> ``[T * N, ...]``."""
+    return jax.tree.map(lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), tr)
+
+
+def example_row(env: Env, absorbing: bool) -> Transition:
+    """One zero transition shaped like the rows a replay buffer of this env holds."""
+    size = env.spec.obs_size + int(absorbing)
+    obs = jnp.zeros(size, jnp.float32)
+    action = jnp.zeros(env.spec.action_shape, env.spec.action_dtype)
+    no = jnp.zeros((), bool)
+    return Transition(obs, action, obs, jnp.zeros((), jnp.float32), no, no)
+
+
+# ---- input checks --------------------------------------------------------------------
+
+def check_demos(demos, env: Env, offline_pair: bool, algo: str) -> None:
+    """Fails early, with what is wrong, when ``demos`` is not what the trainer needs."""
+    if offline_pair:
+        if not isinstance(demos, ExpertAndReplay):
+            raise TypeError(f"offline {algo} needs demos=ExpertAndReplay(expert, replay) (the expert demos and a "
+                            f"non-expert dataset standing in for the replay buffer); got {type(demos).__name__}")
+        parts = {"expert": demos.expert, "replay": demos.replay}
+    else:
+        if not isinstance(demos, Demos):
+            raise TypeError(f"{algo} needs demos of type Demos, got {type(demos).__name__}")
+        parts = {"demos": demos}
+    for name, d in parts.items():
+        obs_size = np.shape(d.obs)[-1]
+        if obs_size != env.spec.obs_size:
+            raise ValueError(f"{algo}: {name}.obs has {obs_size} features per row, env {env.spec.name!r} has "
+                             f"{env.spec.obs_size}")
+        action_shape = np.shape(d.action)[np.ndim(d.mask):]
+        if tuple(action_shape) != env.spec.action_shape:
+            raise ValueError(f"{algo}: {name}.action rows have shape {tuple(action_shape)}, env "
+                             f"{env.spec.name!r} needs {env.spec.action_shape}")
+
+
+# ---- the shared trainer ------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What ValueDICE's and IQ-Learn's configs share: data, interaction and network sizes."""
+
+    offline: bool = False
+    """True: learn from fixed datasets only, no env interaction (``env_steps_per_step = 0``)."""
+    absorbing: bool = True
+    """Absorbing states at terminations (see this module's docstring); False: ``terminated``
+    cuts the bootstrap instead."""
+    num_envs: int = 1
+    """Parallel environments per run (online)."""
+    train_freq: int = 1
+    """Steps of every env per trainer step (online)."""
+    num_updates: int = 1
+    """Gradient updates per trainer step."""
+    batch_size: int = 256
+    """Expert transitions per update, and as many replay transitions."""
+    buffer_size: int = 100_000
+    """Replay capacity in rows (online; a termination takes two: see :func:`add_absorbing`)."""
+    learning_starts: int = 1_000
+    """Env transitions collected with uniform random actions before updates start (online)."""
+    hidden: tuple[int, ...] = (256, 256)
+    """Hidden layer sizes of every network."""
+    activation: str = "relu"
+    """Hidden activation."""
+
+    def __post_init__(self):
+        sizes = (self.num_envs, self.train_freq, self.num_updates, self.batch_size, self.buffer_size)
+        if min(sizes) < 1:
+            raise ValueError(f"num_envs, train_freq, num_updates, batch_size and buffer_size must be >= 1, got {self}")
+        if self.learning_starts < 0:
+            raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+        if 2 * self.num_envs > self.buffer_size:
+            raise ValueError(f"buffer_size={self.buffer_size} cannot hold one step of {self.num_envs} envs")
+
+    @property
+    def env_steps_per_step(self) -> int:
+        return 0 if self.offline else self.num_envs * self.train_freq
+
+
+class Learner(NamedTuple):
+    """An algorithm's networks and update, as the shared trainer needs them."""
+
+    spec: PolicySpec
+    init: Callable[[jax.Array, Any], Any]
+    """``init(key, hparams) -> params`` (networks and optimiser states)."""
+    update: Callable[[Any, Transition, Transition | None, jax.Array, Any], tuple[Any, dict]]
+    """``update(params, expert, replay, key, hparams) -> (params, metrics)``; batches are
+    prepared rows (see :func:`prepare`), ``replay`` is None for expert-only learning."""
+    policy: Callable[[Any], dict]
+    """``policy(params)``: the jaxil.policy params of :attr:`spec`."""
+
+
+class Interaction(NamedTuple):
+    """The online part of the state (None offline)."""
+
+    buffer: Buffer
+    env_state: EnvState  # batched over num_envs
+    env_steps: jax.Array  # transitions collected so far (all envs)
+
+
+class State(NamedTuple):
+    learner: Any
+    interaction: Interaction | None
+    key: jax.Array
+
+
+def interaction_init(config: Config, env: Env, key: jax.Array) -> Interaction:
+    buffer = buffer_init(example_row(env, config.absorbing), config.buffer_size)
+    env_state = jax.vmap(env.reset)(jax.random.split(key, config.num_envs))
+    return Interaction(buffer, env_state, jnp.zeros((), jnp.int32))
+
+
+def interact(config: Config, env: Env, learner: Learner, params, inter: Interaction, key: jax.Array):
+    """``train_freq`` steps of the envs into the buffer; uniform random actions during the warm-up."""
+    spec = learner.spec
+    uniform = ev.random_act(env.spec)
+
+    def act(obs, k):
+        k_pi, k_rand = jax.random.split(k)
+        sampled, _ = pol.sample(spec, learner.policy(params), obs, k_pi)
+        return jnp.where(inter.env_steps < config.learning_starts, uniform(None, obs, k_rand), sampled)
+
+    env_state, traj = collect(env, act, inter.env_state, key, config.train_freq)
+    buffer = buffer_add_transitions(inter.buffer, flatten(traj.transition), config.absorbing)
+    return Interaction(buffer, env_state, inter.env_steps + config.env_steps_per_step), traj
+
+
+def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_pair: bool) -> Trainer:
+    """The Trainer of an off-policy / offline imitation method.
+
+    One step: (online) ``train_freq`` env steps into the replay buffer, then
+    ``num_updates`` updates, each on ``batch_size`` expert rows and as many replay
+    rows: from the buffer online, from ``demos.replay`` when ``offline_pair``, none
+    otherwise (expert-only offline learning). Online updates before
+    ``learning_starts`` are computed and discarded (a ``cond`` under vmap would run
+    both branches anyway).
+    """
+
+    def init_fn(key, demos, hp) -> State:
+        check_demos(demos, env, offline_pair, algo)
+        key, k_learn, k_env = jax.random.split(key, 3)
+        inter = None if config.offline else interaction_init(config, env, k_env)
+        return State(learner.init(k_learn, hp), inter, key)
+
+    def step_fn(state: State, demos, hp):
+        check_demos(demos, env, offline_pair, algo)
+        key, k_env, k_upd = jax.random.split(state.key, 3)
+        inter, metrics, ready = state.interaction, {}, jnp.asarray(True)
+        if not config.offline:
+            inter, traj = interact(config, env, learner, state.learner, inter, k_env)
+            metrics, ready = episode_metrics(traj), inter.env_steps >= config.learning_starts
+        expert_demos = demos.expert if offline_pair else demos
+        expert_rows, expert_mask = prepare(expert_demos, config.absorbing)
+        replay_rows = prepare(demos.replay, config.absorbing) if offline_pair else None
+
+        def one_update(params, k):
+            k_e, k_r, k_u = jax.random.split(k, 3)
+            expert = sample_rows(k_e, expert_rows, expert_mask, config.batch_size)
+            if inter is not None:
+                replay = buffer_sample(inter.buffer, k_r, config.batch_size)
+            else:
+                replay = None if replay_rows is None else sample_rows(k_r, *replay_rows, config.batch_size)
+            new, m = learner.update(params, expert, replay, k_u, hp)
+            return jax.tree.map(lambda a, b: jnp.where(ready, a, b), new, params), m
+
+        params, m = jax.lax.scan(one_update, state.learner, jax.random.split(k_upd, config.num_updates))
+        return State(params, inter, key), {**jax.tree.map(jnp.mean, m), **metrics}
+
+    def policy_fn(state: State):
+        return learner.policy(state.learner)
+
+    return Trainer(init_fn, step_fn, policy_fn, learner.spec, config.env_steps_per_step)
+
+
+# ---- small shared pieces -----------------------------------------------------------
+
+def orthogonal_regularization(params) -> jax.Array:
+    """sum over 2-D kernels W of ||W^T W (1 - I)||^2 (Brock et al. 2018), as ValueDICE's actor uses."""
+    total = jnp.zeros(())
+    for w in jax.tree.leaves(params):
+        if w.ndim == 2:
+            gram = w.T @ w
+            total = total + jnp.sum((gram * (1 - jnp.eye(gram.shape[0]))) ** 2)
+    return total
+
+
+def adam_step(lr, grads, opt_state, params):
+    """One Adam step; built from a traced learning rate (Adam's state does not depend on it)."""
+    updates, opt_state = optax.adam(lr).update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state

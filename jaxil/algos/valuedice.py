@@ -1,0 +1,205 @@
+"""ValueDICE (Kostrikov, Nachum & Tompson 2020): imitation by off-policy distribution matching.
+
+The Donsker-Varadhan form of the KL divergence, rewritten with a value-like
+function nu(s, a) so that it needs only expert transitions and policy actions::
+
+    J(pi, nu) = log E_{d^E}[exp(nu(s, a) - gamma nu(s', a'))] - (1 - gamma) E_{p0, pi}[nu(s0, a0)]
+
+with a' ~ pi(s') and a0 ~ pi(s0); -KL(d^pi || d^E) = min_nu J, so **nu minimises J
+and the policy maximises it** (the paper's max_pi min_nu). Replay regularisation
+(the paper's alpha, :attr:`Hparams.replay_reg`) mixes replay transitions d^R into
+both terms: the expectation of the first term is over (1 - alpha) d^E + alpha d^R,
+and the linear term becomes (1 - alpha)(1 - gamma) E_{p0}[nu(s0, a0)] +
+alpha E_{d^R}[nu(s, a) - gamma nu(s', a')]. As in the paper's code, p0 is the
+distribution of expert states (the identity behind the linear term holds for any
+start distribution of pi's occupancy). nu carries a gradient penalty
+(|grad nu| - 1)^2 on interpolates of expert and replay inputs, the actor an
+orthogonal regulariser.
+
+Policies: tanh-Gaussian for continuous actions (a' by reparameterised sampling),
+categorical for discrete ones (E_{a ~ pi}[nu(s, a)] computed exactly over the
+actions, so the actor's gradient needs no sampling). Terminations lead to absorbing
+states (:mod:`jaxil.algos.offpolicy`).
+
+Modes (:attr:`Config.offline`):
+
+- online: the trainer's ``demos`` are the expert :class:`jaxil.types.Demos`; each
+  step takes ``train_freq`` env steps per env into a replay buffer, then updates;
+- offline: no env interaction; ``demos`` is an
+  :class:`jaxil.algos.offpolicy.ExpertAndReplay` pair (the expert's demos and a fixed
+  non-expert dataset that stands in for the replay buffer). Both are arguments of
+  ``init``/``step``, never closed over, so one compilation serves any datasets of the
+  same shapes and both vmap over runs (``loop.run(..., demos_axis=0)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxil import nets, policy as pol
+from jaxil.algos import offpolicy as op
+from jaxil.envs import Env
+from jaxil.loop import Trainer
+from jaxil.types import Transition
+
+State = op.State
+ExpertAndReplay = op.ExpertAndReplay
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(op.Config):
+    """ValueDICE: the shared off-policy fields (:class:`jaxil.algos.offpolicy.Config`);
+    256x256 ReLU networks, one env step and one update per trainer step, as in the paper."""
+
+
+class Hparams(NamedTuple):
+    nu_lr: float = 1e-3
+    """Adam learning rate of nu (the paper's 1e-3)."""
+    actor_lr: float = 1e-5
+    """Adam learning rate of the policy (the paper's 1e-5)."""
+    gamma: float = 0.99
+    """Discount."""
+    replay_reg: float = 0.1
+    """alpha: weight of replay transitions in both terms (the paper's 0.1; 0: pure expert DV)."""
+    grad_penalty: float = 10.0
+    """Weight of the gradient penalty on nu (the paper's 10)."""
+    ortho_reg: float = 1e-4
+    """Weight of the orthogonal regulariser of the actor's kernels (the paper's 1e-4)."""
+
+
+class Params(NamedTuple):
+    nu: dict
+    actor: dict  # a jaxil.policy params dict {"actor", "obs_norm"}
+    nu_opt: optax.OptState
+    actor_opt: optax.OptState
+
+
+# ---- losses (plain functions of arrays) ----------------------------------------------
+
+def dv_objective(expert_diff: jax.Array, replay_diff: jax.Array, init_nu: jax.Array, replay_reg, gamma):
+    """The replay-regularised Donsker-Varadhan objective J (nu minimises it, pi maximises it).
+
+    ``expert_diff`` [Be] and ``replay_diff`` [Br] are nu(s, a) - gamma nu(s', a') on
+    expert and replay transitions, ``init_nu`` [B0] is nu(s0, a0). With alpha =
+    ``replay_reg``::
+
+        J = log[(1 - alpha) mean(exp(expert_diff)) + alpha mean(exp(replay_diff))]
+            - (1 - alpha)(1 - gamma) mean(init_nu) - alpha mean(replay_diff)
+
+    alpha = 0 is the plain DV objective of the expert data. Returns [].
+    """
+    ne, nr = expert_diff.shape[0], replay_diff.shape[0]
+    weights = jnp.concatenate([jnp.full(ne, (1 - replay_reg) / ne), jnp.full(nr, replay_reg / nr)])
+    nonlinear = jax.nn.logsumexp(jnp.concatenate([expert_diff, replay_diff]), b=weights)
+    linear = (1 - replay_reg) * (1 - gamma) * jnp.mean(init_nu) + replay_reg * jnp.mean(replay_diff)
+    return nonlinear - linear
+
+
+def gradient_penalty(nu: Callable[[jax.Array], jax.Array], expert_inputs: jax.Array, replay_inputs: jax.Array,
+                     key: jax.Array) -> jax.Array:
+    """mean (|grad_x nu(x)| - 1)^2 at x = u x_E + (1 - u) x_R, u ~ U(0, 1) per row.
+
+    ``nu`` maps inputs [B, D] to [B]; ``expert_inputs`` and ``replay_inputs`` are
+    [B, D] network inputs (state, action features). Returns [].
+    """
+    u = jax.random.uniform(key, (expert_inputs.shape[0], 1))
+    x = u * expert_inputs + (1 - u) * replay_inputs
+    grads = jax.vmap(jax.grad(lambda row: nu(row[None])[0]))(x)
+    return jnp.mean((jnp.sqrt(jnp.sum(grads**2, -1) + 1e-12) - 1.0) ** 2)
+
+
+# ---- networks ------------------------------------------------------------------------
+
+def policy_spec(config: Config, env: Env) -> pol.PolicySpec:
+    kind = "categorical" if env.spec.discrete else "tanh_gaussian"
+    return pol.PolicySpec(env.spec, kind, tuple(config.hidden), config.activation)
+
+
+def _nu_net(config: Config) -> nets.MLP:
+    return nets.MLP(tuple(config.hidden), 1, config.activation)
+
+
+def nu_input_size(config: Config, env: Env) -> int:
+    return env.spec.obs_size + int(config.absorbing) + env.spec.action_size
+
+
+def policy_value(config: Config, env: Env, nu: Callable, pi: dict, obs: jax.Array, key: jax.Array):
+    """E_{a ~ pi(obs)}[nu(obs, a)] [B] and the action features it used [B, A].
+
+    Discrete: exact, sum_a pi(a|s) nu(s, a), features the action probabilities;
+    continuous: one reparameterised sample. ``obs`` may be augmented (absorbing).
+    """
+    spec = policy_spec(config, env)
+    state_obs = op.env_obs(obs, config.absorbing)
+    if env.spec.discrete:
+        probs = jax.nn.softmax(pol.dist_params(spec, pi, state_obs), -1)
+        one_hots = jnp.eye(env.spec.action_size)
+        per_action = jax.vmap(lambda a: nu(op.state_action_input(obs, jnp.broadcast_to(a, probs.shape),
+                                                                    config.absorbing)), out_axes=-1)(one_hots)
+        return jnp.sum(probs * per_action, -1), probs
+    action, _ = pol.sample(spec, pi, state_obs, key)
+    features = op.action_features(env.spec, action)
+    return nu(op.state_action_input(obs, features, config.absorbing)), features
+
+
+def bellman_diff(config: Config, env: Env, nu: Callable, pi: dict, batch: Transition, gamma, key: jax.Array):
+    """nu(s, a) - gamma (1 - terminated) E_{a' ~ pi(s')}[nu(s', a')] [B], with the (s, a) and
+    (s', a') inputs [B, D] (for the gradient penalty)."""
+    now_input = op.state_action_input(batch.obs, op.action_features(env.spec, batch.action), config.absorbing)
+    nxt, next_features = policy_value(config, env, nu, pi, batch.next_obs, key)
+    next_input = op.state_action_input(batch.next_obs, next_features, config.absorbing)
+    diff = nu(now_input) - gamma * (1.0 - batch.terminated.astype(jnp.float32)) * nxt
+    return diff, now_input, next_input
+
+
+# ---- update ----------------------------------------------------------------------------
+
+def learner(config: Config, env: Env) -> op.Learner:
+    spec = policy_spec(config, env)
+    net = _nu_net(config)
+
+    def init(key, hp: Hparams) -> Params:
+        k_nu, k_pi = jax.random.split(key)
+        nu = net.init(k_nu, jnp.zeros(nu_input_size(config, env)))
+        actor = spec.init(k_pi)
+        return Params(nu, actor, optax.adam(hp.nu_lr).init(nu), optax.adam(hp.actor_lr).init(actor["actor"]))
+
+    def update(params: Params, expert: Transition, replay: Transition, key, hp: Hparams):
+        k_e, k_r, k_0, k_gp = jax.random.split(key, 4)
+
+        def objective(nu_params, actor):
+            nu = lambda x: net.apply(nu_params, x)[..., 0]
+            pi = {**params.actor, "actor": actor}
+            e_diff, e_now, e_next = bellman_diff(config, env, nu, pi, expert, hp.gamma, k_e)
+            r_diff, r_now, r_next = bellman_diff(config, env, nu, pi, replay, hp.gamma, k_r)
+            init_nu, _ = policy_value(config, env, nu, pi, expert.obs, k_0)
+            j = dv_objective(e_diff, r_diff, init_nu, hp.replay_reg, hp.gamma)
+            inputs = (jnp.concatenate([e_now, e_next]), jnp.concatenate([r_now, r_next]))
+            return j, (inputs, e_diff.mean(), r_diff.mean())
+
+        (j, (inputs, e_diff, r_diff)), (g_nu, g_pi) = jax.value_and_grad(objective, (0, 1), has_aux=True)(
+            params.nu, params.actor["actor"])
+        inputs = jax.lax.stop_gradient(inputs)
+        gp, g_gp = jax.value_and_grad(lambda p: gradient_penalty(lambda x: net.apply(p, x)[..., 0], *inputs, k_gp))(
+            params.nu)
+        ortho, g_ortho = jax.value_and_grad(op.orthogonal_regularization)(params.actor["actor"])
+        g_nu = jax.tree.map(lambda a, b: a + hp.grad_penalty * b, g_nu, g_gp)
+        g_pi = jax.tree.map(lambda a, b: -a + hp.ortho_reg * b, g_pi, g_ortho)  # the actor ascends J
+        nu, nu_opt = op.adam_step(hp.nu_lr, g_nu, params.nu_opt, params.nu)
+        actor, actor_opt = op.adam_step(hp.actor_lr, g_pi, params.actor_opt, params.actor["actor"])
+        metrics = {"dv_objective": j, "grad_penalty": gp, "ortho_reg": ortho, "expert_diff": e_diff,
+                   "replay_diff": r_diff}
+        return Params(nu, {**params.actor, "actor": actor}, nu_opt, actor_opt), metrics
+
+    return op.Learner(spec, init, update, lambda params: params.actor)
+
+
+def make_train(config: Config, env: Env) -> Trainer:
+    """ValueDICE as a Trainer: online (``demos`` = expert Demos) or offline
+    (``demos`` = :class:`ExpertAndReplay`)."""
+    return op.make_trainer(config, env, learner(config, env), "ValueDICE", offline_pair=config.offline)
