@@ -26,7 +26,7 @@ from jaxil.data.demos import (
     to_numpy,
     validate,
 )
-from jaxil.envs import EnvSpec
+from jaxil.envs import EnvSpec, spec_of
 from jaxil.types import Demos
 
 
@@ -100,7 +100,7 @@ def _encode_meta(meta: DemosMeta, arrays_sha256: str, where: str) -> bytes:
 def load_demos(path: str, env=None) -> tuple[Demos, DemosMeta]:
     """Loads and validates demos saved by :func:`save_demos`; jnp arrays, canonical dtypes.
 
-    ``env`` (an Env or EnvSpec) adds a compatibility check. Raises
+    ``env`` (an Env, EnvSpec or env name) adds a compatibility check. Raises
     :class:`FileNotFoundError` naming a missing file, and :class:`DemosError` naming
     the file and what is wrong (for bad values, the first bad row and its episode).
     """
@@ -121,14 +121,17 @@ def load_demos(path: str, env=None) -> tuple[Demos, DemosMeta]:
                          f"differs from the metadata's {CHECKSUM_KEY!r}): the file was changed or replaced, or a "
                          f"save was interrupted. Save arrays and metadata together with jaxil.data.save_demos.")
     if env is not None:
-        check_env(meta.env, _spec(env), where=npz)
+        check_env(meta.env, env_spec(env), where=npz)
     return to_jax(demos), meta
 
 
-def _spec(env) -> EnvSpec:
+def env_spec(env) -> EnvSpec:
+    """The spec of ``env``: an Env, an EnvSpec, or a name for :func:`jaxil.envs.make`."""
+    if isinstance(env, str):
+        return spec_of(env)
     spec = getattr(env, "spec", env)
     if not isinstance(spec, EnvSpec):
-        raise TypeError(f"env must be an Env or an EnvSpec, got {type(env).__name__}")
+        raise TypeError(f"env must be an Env, an EnvSpec or an env name, got {type(env).__name__}")
     return spec
 
 
@@ -237,4 +240,4 @@ def _check_returns(meta: DemosMeta, demos: Demos, where: str) -> None:
                          f"but the arrays hold {n} episodes")
 
 
-__all__ = ["CHECKSUM_KEY", "demos_paths", "save_demos", "load_demos", "write_atomic"]
+__all__ = ["CHECKSUM_KEY", "demos_paths", "env_spec", "save_demos", "load_demos", "write_atomic"]
