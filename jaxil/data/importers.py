@@ -341,7 +341,7 @@ def _read_imitation_npz(path: str, where: str) -> list[dict]:
 
 def _read_imitation_arrow(path: str, where: str) -> list[dict]:
     """A ``datasets.Dataset.save_to_disk`` directory: Arrow stream files listed in ``state.json``."""
-    pa = _require("pyarrow", "imitation")
+    pa = _require("pyarrow", "imitation-data")
     try:
         with open(os.path.join(path, "state.json")) as f:
             files = [d["filename"] for d in json.load(f)["_data_files"]]
