@@ -1,0 +1,306 @@
+"""Off-policy and offline imitation: ValueDICE and IQ-Learn against GAIL and BC.
+
+    python -m benchmarks.offline_imitation [--part online|offline|all] [--seeds N] [--quick]
+                                           [--set METHOD.FIELD=VALUE ...]
+
+**online** (pendulum, the first shipped expert trajectory): ValueDICE and IQ-Learn
+online, and GAIL with its pendulum defaults (SAC learner), ``--seeds`` vmapped seeds
+each. Every ``eval_every`` env steps each seed's deterministic policy is evaluated
+(16 episodes) and normalised (0 random, 1 expert); reported: the env steps at which
+each seed first reaches 0.9, and the final scores. Target: ValueDICE >= 0.9 on every
+seed with at most 1/10 of GAIL's env steps to 0.9.
+
+**offline** (cartpole and pendulum, 1 / 4 / 16 expert trajectories, ``--seeds``
+seeds each, all subsets x seeds of a method in one vmapped program): ValueDICE
+offline (the expert demos plus a non-expert dataset: the shipped expert with random
+actions, :func:`jaxil.data.mixed.build`'s medium episodes), IQ-Learn offline (expert
+demos only) and BC; mean and worst-seed normalised score.
+
+``--set valuedice_online.num_updates=10`` (say) overrides one Config or Hparams field
+of a method's setting (methods: the keys of :func:`online_settings` and
+:func:`offline_settings`). Writes
+``benchmarks/results/offline_imitation-<date>-<device>[-quick].{json,md}``.
+"""
+
+from __future__ import annotations
+
+import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxil import algos, data, envs, eval as ev, experts, loop, policy as pol
+from jaxil.algos import bc, gail, iqlearn, offpolicy, valuedice
+from jaxil.data import mixed
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET = 0.9
+EVAL_EPISODES = 16
+TRAJECTORIES = (1, 4, 16)
+REPLAY_EPISODES = 16
+
+
+class Setting(NamedTuple):
+    make: Any  # make_train
+    config: Any
+    hparams: Any
+    env_steps: int  # online: per seed; offline: 0
+    steps: int  # trainer steps
+    chunk_steps: int
+
+
+def online_settings(quick: bool) -> dict[str, Setting]:
+    scale = 4 if quick else 1
+    gail_config, gail_hp, gail_steps = algos.defaults("gail", "pendulum")
+    vd_config = valuedice.Config(num_updates=10, learning_starts=400, buffer_size=20_000)
+    iq_config = iqlearn.Config(num_updates=10, learning_starts=400, buffer_size=20_000)
+    return {
+        "valuedice_online": Setting(valuedice.make_train, vd_config, valuedice.Hparams(actor_lr=1e-4),
+                                    4000 // scale, 4000 // scale, 200 // scale),
+        "iqlearn_online": Setting(iqlearn.make_train, iq_config, iqlearn.Hparams(),
+                                  4000 // scale, 4000 // scale, 200 // scale),
+        "gail": Setting(gail.make_train, gail_config, gail_hp, gail_steps * 4 // scale, gail_steps // scale,
+                        250 // scale),
+    }
+
+
+def offline_settings(quick: bool) -> dict[str, Setting]:
+    scale = 10 if quick else 1
+    vd_config = valuedice.Config(offline=True, num_updates=100)
+    iq_config = iqlearn.Config(offline=True, num_updates=100)
+    return {
+        "valuedice_offline": Setting(valuedice.make_train, vd_config, valuedice.Hparams(actor_lr=1e-4), 0,
+                                     100 // scale, 100 // scale),
+        "iqlearn_offline": Setting(iqlearn.make_train, iq_config, iqlearn.Hparams(), 0, 100 // scale, 100 // scale),
+        "bc": Setting(bc.make_train, bc.Config(), bc.Hparams(), 0, 40, 40),
+    }
+
+
+def override(settings: dict[str, Setting], assignments: list[str]) -> dict[str, Setting]:
+    """Applies ``METHOD.FIELD=VALUE`` to the method's Config or Hparams (or steps / env_steps)."""
+    for item in assignments:
+        target, _, value = item.partition("=")
+        method, _, field = target.partition(".")
+        if method not in settings:
+            continue
+        s = settings[method]
+        parsed = json.loads(value) if value[:1] in "[{0123456789-.tf" else value
+        if field in Setting._fields:
+            settings[method] = s._replace(**{field: parsed})
+        elif field in s.hparams._fields:
+            settings[method] = s._replace(hparams=s.hparams._replace(**{field: parsed}))
+        elif field in {f.name for f in dataclasses.fields(s.config)}:
+            parsed = tuple(parsed) if isinstance(parsed, list) else parsed
+            settings[method] = s._replace(config=dataclasses.replace(s.config, **{field: parsed}))
+        else:
+            raise SystemExit(f"{method} has no field {field!r}")
+    return settings
+
+
+def make_evaluator(env, trainer: loop.Trainer):
+    """``scores(states, key) -> [runs]``: mean normalised return of each run's deterministic policy."""
+    act = pol.make_act(trainer.policy_spec)
+    returns = jax.jit(jax.vmap(lambda p, k: ev.evaluate(env, act, p, k, EVAL_EPISODES)))
+
+    def scores(states, key):
+        params = jax.vmap(trainer.policy)(states)
+        runs = jax.tree.leaves(params)[0].shape[0]
+        ret = np.asarray(returns(params, jax.random.split(key, runs))).mean(1)
+        return experts.normalize(env.spec.name, ret)
+
+    return scores
+
+
+def first_reaching(curve_steps: np.ndarray, curve: np.ndarray, target: float) -> list[int | None]:
+    """Per run, the first env step count whose score is >= target (None if never)."""
+    out = []
+    for row in curve.T:
+        hit = np.flatnonzero(row >= target)
+        out.append(int(curve_steps[hit[0]]) if hit.size else None)
+    return out
+
+
+def run_online(name: str, s: Setting, env, demos, seeds: int) -> dict:
+    trainer = s.make(s.config, env)
+    scores = make_evaluator(env, trainer)
+    steps, curve = [], []
+
+    def on_chunk(done, state, metrics):
+        steps.append(done * trainer.env_steps_per_step)
+        curve.append(scores(state, jax.random.PRNGKey(done)))
+        print(f"  {name} {steps[-1]:6d} env steps: mean {curve[-1].mean():.3f} worst {curve[-1].min():.3f}",
+              flush=True)
+
+    start = time.perf_counter()
+    res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), seeds), s.hparams, s.steps, demos=demos,
+                   chunk_steps=s.chunk_steps, on_chunk=on_chunk)
+    wall = time.perf_counter() - start
+    curve = np.stack(curve)  # [evals, seeds]
+    final = curve[-1]
+    reach = first_reaching(np.asarray(steps), curve, TARGET)
+    return {"method": name, "env": "pendulum", "trajectories": 1, "seeds": seeds, "final": final.tolist(),
+            "final_mean": float(final.mean()), "final_worst": float(final.min()),
+            "env_steps_to_target": reach, "eval_env_steps": steps, "curve": curve.tolist(),
+            "wall_s": wall, "setting": describe(s)}
+
+
+def describe(s: Setting) -> dict:
+    return {"config": repr(s.config), "hparams": s.hparams._asdict(), "trainer_steps": s.steps,
+            "env_steps": s.env_steps}
+
+
+def offline_demos(name: str, env_name: str, expert: data.Demos, replay: data.Demos, seeds: int):
+    stacked = data.to_jax(data.stack_subsets(expert, TRAJECTORIES, repeats=seeds))
+    if name != "valuedice_offline":
+        return stacked
+    runs = len(TRAJECTORIES) * seeds
+    tiled = jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (runs, *np.shape(x))), replay)
+    return offpolicy.ExpertAndReplay(stacked, tiled)
+
+
+def run_offline(name: str, s: Setting, env, expert, replay, seeds: int) -> dict:
+    trainer = s.make(s.config, env)
+    demos = offline_demos(name, env.spec.name, expert, replay, seeds)
+    start = time.perf_counter()
+    res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), len(TRAJECTORIES) * seeds), s.hparams,
+                   s.steps, demos=demos, demos_axis=0, chunk_steps=s.chunk_steps)
+    wall = time.perf_counter() - start
+    scores = make_evaluator(env, trainer)(res.state, jax.random.PRNGKey(1)).reshape(len(TRAJECTORIES), seeds)
+    rows = [{"trajectories": k, "scores": scores[i].tolist(), "mean": float(scores[i].mean()),
+             "worst": float(scores[i].min())} for i, k in enumerate(TRAJECTORIES)]
+    for r in rows:
+        print(f"  {env.spec.name} {name} {r['trajectories']:2d} traj: mean {r['mean']:.3f} worst {r['worst']:.3f}",
+              flush=True)
+    return {"method": name, "env": env.spec.name, "seeds": seeds, "rows": rows, "wall_s": wall,
+            "setting": describe(s)}
+
+
+def replay_dataset(env_name: str) -> tuple[data.Demos, dict]:
+    """Non-expert episodes: the shipped expert with random actions (mixed's medium policy)."""
+    m = mixed.build(env_name, jax.random.PRNGKey(7), expert=0, medium=REPLAY_EPISODES, random=0)
+    return data.to_jax(m.demos), mixed.summary(m, env_name)["medium"]
+
+
+def device_name() -> str:
+    d = jax.devices()[0]
+    return str(getattr(d, "device_kind", None) or d.platform).replace(" ", "-").lower()
+
+
+def fmt_steps(x) -> str:
+    return "never" if x is None else str(x)
+
+
+def report_online(rows: list[dict]) -> list[str]:
+    lines = ["## Online, pendulum, 1 expert trajectory", "",
+             f"Normalised score of the deterministic policy ({EVAL_EPISODES} episodes per evaluation); env steps at "
+             f"which each seed first scored >= {TARGET}.", "",
+             "| method | seeds | final mean | final worst | env steps to 0.9 per seed | median | wall s |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        reached = [x for x in r["env_steps_to_target"] if x is not None]
+        median = "-" if len(reached) < r["seeds"] else str(int(np.median(reached)))
+        lines.append(f"| {r['method']} | {r['seeds']} | {r['final_mean']:.3f} | {r['final_worst']:.3f} | "
+                     f"{', '.join(fmt_steps(x) for x in r['env_steps_to_target'])} | {median} | {r['wall_s']:.0f} |")
+    return lines + [""]
+
+
+def report_offline(rows: list[dict], replay_info: dict) -> list[str]:
+    lines = ["## Offline, normalised score: mean [worst seed]", ""]
+    for env_name in sorted({r["env"] for r in rows}):
+        mine = [r for r in rows if r["env"] == env_name]
+        info = replay_info.get(env_name)
+        if info:
+            lines.append(f"{env_name}: ValueDICE's non-expert dataset: {info['episodes']} episodes, normalised "
+                         f"mean return {info['normalized_mean']:.3f}.")
+            lines.append("")
+        lines += [f"| {env_name} | " + " | ".join(r["method"] for r in mine) + " |",
+                  "|---|" + "---|" * len(mine)]
+        for i, k in enumerate(TRAJECTORIES):
+            lines.append(f"| {k} traj | " + " | ".join(f"{r['rows'][i]['mean']:.3f} [{r['rows'][i]['worst']:.3f}]"
+                                                       for r in mine) + " |")
+        lines.append("")
+    return lines
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--part", default="all", choices=("online", "offline", "all"))
+    p.add_argument("--methods", default="", help="comma-separated subset of the methods")
+    p.add_argument("--envs", default="cartpole,pendulum", help="offline envs")
+    p.add_argument("--seeds", type=int, default=None, help="default: 8 online, 5 offline")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--set", action="append", default=[], dest="assignments")
+    p.add_argument("--out", default=os.path.join(HERE, "results"))
+    p.add_argument("--tag", default="")
+    args = p.parse_args(argv)
+    wanted = set(filter(None, args.methods.split(",")))
+    online, offline, replay_info = [], [], {}
+    if args.part in ("online", "all"):
+        env = envs.make("pendulum")
+        demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+        one = data.to_jax(data.select_trajectories(demos, 1))
+        for name, s in override(online_settings(args.quick), args.assignments).items():
+            if not wanted or name in wanted:
+                online.append(run_online(name, s, env, one, args.seeds or 8))
+    if args.part in ("offline", "all"):
+        for env_name in args.envs.split(","):
+            env = envs.make(env_name)
+            expert, _ = data.load_demos(experts.resolve_demos(env_name), env)
+            replay, replay_info[env_name] = replay_dataset(env_name)
+            for name, s in override(offline_settings(args.quick), args.assignments).items():
+                if not wanted or name in wanted:
+                    offline.append(run_offline(name, s, env, expert, replay, args.seeds or 5))
+    meta = {"device": device_name(), "backend": jax.default_backend(), "jax": jax.__version__,
+            "jaxil": jaxil.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "date": datetime.date.today().isoformat(), "quick": args.quick, "overrides": args.assignments}
+    write(args, meta, online, offline, replay_info)
+
+
+def write(args, meta: dict, online: list, offline: list, replay_info: dict) -> None:
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"offline_imitation-{meta['date']}-{meta['device']}"
+                                  f"{'-quick' if args.quick else ''}{'-' + args.tag if args.tag else ''}")
+    with open(stem + ".json", "w") as f:
+        json.dump({"meta": meta, "online": online, "offline": offline, "replay_data": replay_info}, f, indent=1)
+    lines = [f"# Off-policy and offline imitation ({meta['device']}, jax {meta['jax']}, {meta['date']}"
+             f"{', quick' if args.quick else ''})", ""]
+    if online:
+        lines += report_online(online)
+        lines += target_lines(online)
+    if offline:
+        lines += report_offline(offline, replay_info)
+    with open(stem + ".md", "w") as f:
+        f.write("\n".join(lines))
+    print("wrote", stem)
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    by = {r["method"]: r for r in rows}
+    if "valuedice_online" not in by or "gail" not in by:
+        return []
+    vd, ga = by["valuedice_online"], by["gail"]
+    worst_ok = vd["final_worst"] >= TARGET
+    vd_steps = [x for x in vd["env_steps_to_target"] if x is not None]
+    ga_steps = [x for x in ga["env_steps_to_target"] if x is not None]
+    if len(vd_steps) < vd["seeds"] or not ga_steps:
+        return [f"Target: ValueDICE >= {TARGET} on every seed: {worst_ok}; env-step ratio not defined (a seed "
+                f"never reached {TARGET}).", ""]
+    ratio = float(np.median(vd_steps) / np.median(ga_steps))
+    return [f"Target: ValueDICE >= {TARGET} on every seed at the end: {worst_ok}; median env steps to {TARGET}: "
+            f"ValueDICE {int(np.median(vd_steps))}, GAIL {int(np.median(ga_steps))} "
+            f"({len(ga_steps)}/{ga['seeds']} seeds reached it); ratio {ratio:.3f} (target <= 0.1: {ratio <= 0.1}).",
+            ""]
+
+
+if __name__ == "__main__":
+    main()
