@@ -180,9 +180,10 @@ def _check_spec(spec: EnvSpec, js: str) -> None:
 
 
 # What a damaged archive raises varies with where the damage is: the zip directory,
-# a member's header, its compressed stream (whose method byte may itself be damaged,
-# selecting bzip2 or lzma, or no known method), or its checksum.
-_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError, ValueError,
+# a member's header (a flipped flag bit makes it "encrypted": RuntimeError), its
+# compressed stream (whose method byte may itself be damaged, selecting bzip2 or lzma,
+# or no known method), or its checksum.
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError, ValueError, RuntimeError,
                    NotImplementedError, OverflowError, RecursionError, MemoryError)
 
 
