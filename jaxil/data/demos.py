@@ -104,7 +104,8 @@ def _cast(name: str, x, dtype) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise DemosError(f"array {name!r} has dtype {x.dtype}; expected numbers")
-    out = x.astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, by name
+        out = x.astype(dtype)
     # astype wraps integers and turns large floats into inf without a word; a wrapped
     # action or episode id would pass every later check.
     if np.dtype(dtype).kind in "iu" and x.dtype.kind in "iu" and out.size:
@@ -128,9 +129,14 @@ def _cast_flag(name: str, x) -> np.ndarray:
 
 def _cast_ids(name: str, x) -> np.ndarray:
     x = _cast(name, x, np.asarray(x).dtype)
-    if x.dtype.kind == "f" and not np.array_equal(x, np.round(x)):
-        raise DemosError(f"array {name!r} must hold integers, got values such as {x[x != np.round(x)][0]}")
-    return x.astype(np.int32)
+    if x.dtype.kind == "f":
+        whole = np.isfinite(x) & (x == np.round(x))
+        if not whole.all():
+            raise DemosError(f"array {name!r} must hold integers, got values such as {x[~whole][0]}")
+        if x.size and np.abs(x).max() > np.iinfo(np.int32).max:
+            raise DemosError(f"array {name!r} holds {x[np.argmax(np.abs(x))]}, outside the range of int32")
+        x = x.astype(np.int64)
+    return _cast(name, x, np.int32)
 
 
 def to_numpy(demos: Demos) -> Demos:
