@@ -1,0 +1,144 @@
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxil import data, envs, experts, loop, policy as pol
+from jaxil.algos import offpolicy as op, valuedice as vd
+from jaxil.types import Transition
+
+TINY = dict(hidden=(8,), batch_size=8)
+
+
+def _dv_numpy(expert_diff, replay_diff, init_nu, alpha, gamma):
+    e, r, i = (np.asarray(x, np.float64) for x in (expert_diff, replay_diff, init_nu))
+    nonlinear = np.log((1 - alpha) * np.mean(np.exp(e)) + alpha * np.mean(np.exp(r)))
+    return nonlinear - (1 - alpha) * (1 - gamma) * np.mean(i) - alpha * np.mean(r)
+
+
+def test_dv_objective_by_hand():
+    e, r, i = jnp.log(jnp.array([1.0, 2.0])), jnp.log(jnp.array([4.0])), jnp.array([1.0, 3.0])
+    # alpha = 0: log mean(1, 2) - (1 - 0.9) mean(1, 3) = log 1.5 - 0.2
+    assert float(vd.dv_objective(e, r, i, 0.0, 0.9)) == pytest.approx(math.log(1.5) - 0.2, rel=1e-6)
+    # alpha = 0.2: log(0.8 * 1.5 + 0.2 * 4) - 0.8 * 0.1 * 2 - 0.2 * log 4 = 0.6 log 2 - 0.16
+    assert float(vd.dv_objective(e, r, i, 0.2, 0.9)) == pytest.approx(0.6 * math.log(2) - 0.16, rel=1e-6)
+
+
+def test_dv_objective_matches_float64_numpy():
+    rng = np.random.default_rng(0)
+    e, r, i = rng.normal(size=16) * 3, rng.normal(size=8) * 3, rng.normal(size=16)
+    for alpha in (0.0, 0.1, 0.7):
+        got = vd.dv_objective(jnp.asarray(e, jnp.float32), jnp.asarray(r, jnp.float32), jnp.asarray(i, jnp.float32),
+                              alpha, 0.99)
+        assert float(got) == pytest.approx(_dv_numpy(e, r, i, alpha, 0.99), abs=1e-5)
+
+
+def test_gradient_penalty_of_a_linear_nu():
+    w = jnp.array([0.5, -1.0, 2.0])
+    x_e, x_r = jnp.array([[1.0, 2.0, 0.0], [0.0, 1.0, 1.0]]), jnp.array([[3.0, -1.0, 1.0], [2.0, 2.0, 0.0]])
+    gp = vd.gradient_penalty(lambda x: x @ w, x_e, x_r, jax.random.PRNGKey(0))
+    assert float(gp) == pytest.approx((math.sqrt(0.25 + 1 + 4) - 1) ** 2, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    return envs.make("cartpole")
+
+
+def test_discrete_policy_value_is_the_exact_expectation(cartpole):
+    cfg = vd.Config(**TINY)
+    spec = vd.policy_spec(cfg, cartpole)
+    pi = spec.init(jax.random.PRNGKey(0))
+    pi["actor"] = jax.tree.map(lambda w: w * 50.0, pi["actor"])  # far from uniform
+    w = jnp.arange(1.0, 8.0)  # nu linear in (obs 4 + indicator 1, one-hot 2)
+    obs = jnp.array([[0.1, -0.2, 0.3, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])  # an env state, the absorbing state
+    value, features = vd.policy_value(cfg, cartpole, lambda x: x @ w, pi, obs, jax.random.PRNGKey(1))
+    probs = np.asarray(jax.nn.softmax(pol.dist_params(spec, pi, obs[:, :4])))
+    base = np.asarray(obs) @ np.arange(1.0, 6.0)
+    # row 0: sum_a pi(a|s) (w . s + w_{5 + a}); row 1: absorbing, actions do not count
+    want = [base[0] + probs[0, 0] * 6 + probs[0, 1] * 7, base[1]]
+    np.testing.assert_allclose(value, want, rtol=1e-5)
+    np.testing.assert_allclose(features, probs, rtol=1e-6)
+
+
+def test_termination_bootstraps_from_the_absorbing_state_whatever_the_policy():
+    env = envs.make("pendulum")
+    cfg = vd.Config(**TINY)
+    w = jnp.array([1.0, 2.0, 3.0, -4.0, 0.5])  # (obs 3, indicator, action)
+    nu = lambda x: x @ w
+    batch, _ = op.add_absorbing(Transition(jnp.ones((1, 3)), jnp.array([[1.0]]), 2 * jnp.ones((1, 3)), jnp.zeros(1),
+                                           jnp.array([True]), jnp.array([False])), jnp.ones(1))
+    batch = jax.tree.map(lambda x: x[:1], batch)  # the terminating transition itself
+    spec = vd.policy_spec(cfg, env)
+    diffs = [vd.bellman_diff(cfg, env, nu, spec.init(jax.random.PRNGKey(s)), batch, 0.9, jax.random.PRNGKey(s))[0]
+             for s in range(3)]
+    # nu(s, a) = 1 + 2 + 3 + 0.5 * 0.5 (action 1 of [-2, 2] scaled to 0.5); nu(absorbing, .) = -4
+    for d in diffs:
+        np.testing.assert_allclose(d, [6.25 - 0.9 * -4.0], rtol=1e-6)
+
+
+def _fixed_batches(env, cfg):
+    d, _ = data.load_demos(experts.resolve_demos(env.spec.name), env)
+    rows, mask = op.prepare(data.to_jax(data.select_trajectories(d, 2)), cfg.absorbing)
+    k1, k2 = jax.random.split(jax.random.PRNGKey(2))
+    return op.sample_rows(k1, rows, mask, 32), op.sample_rows(k2, rows, mask, 32)
+
+
+@pytest.mark.parametrize("who", ["nu", "actor"])
+def test_nu_descends_and_the_actor_ascends_the_objective(cartpole, who):
+    # Discrete actions: J is exact (no sampled actions), so its change is the update's alone.
+    cfg = vd.Config(hidden=(16,), batch_size=32)
+    hp = vd.Hparams(nu_lr=1e-2 if who == "nu" else 0.0, actor_lr=1e-2 if who == "actor" else 0.0,
+                    grad_penalty=0.0, ortho_reg=0.0, replay_reg=0.3)
+    learner = vd.learner(cfg, cartpole)
+    expert, replay = _fixed_batches(cartpole, cfg)
+    update = jax.jit(lambda p, k: learner.update(p, expert, replay, k, hp))
+    params = learner.init(jax.random.PRNGKey(0), hp)
+    objective = []
+    for i in range(20):
+        params, metrics = update(params, jax.random.PRNGKey(i))
+        objective.append(float(metrics["dv_objective"]))
+    if who == "nu":
+        assert objective[-1] < objective[0] - 1e-3, objective
+    else:
+        assert objective[-1] > objective[0] + 1e-3, objective
+
+
+@pytest.fixture(scope="module")
+def pendulum_setup():
+    env = envs.make("pendulum")
+    d, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+    cfg = vd.Config(num_envs=2, learning_starts=4, buffer_size=64, **TINY)
+    return env, data.to_jax(data.select_trajectories(d, 1)), vd.make_train(cfg, env)
+
+
+def test_vmapped_runs_equal_single_runs_online(pendulum_setup):
+    env, demos, trainer = pendulum_setup
+    keys = jax.random.split(jax.random.PRNGKey(7), 2)
+    hp = vd.Hparams(actor_lr=jnp.array([1e-3, 3e-4]))
+    batched = loop.run(trainer, keys, hp, 4, demos=demos)  # updates from step 2 on
+    i = 1  # the second run: a wrong seed or hparam mapping cannot pass
+    single = loop.run(trainer, keys[i:i + 1], vd.Hparams(actor_lr=hp.actor_lr[i:i + 1]), 4, demos=demos)
+    for a, b in zip(jax.tree.leaves(batched.state), jax.tree.leaves(single.state)):
+        np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b)[0], rtol=1e-5, atol=1e-6)
+    assert trainer.env_steps_per_step == 2 and np.all(np.asarray(batched.state.interaction.env_steps) == 8)
+    assert np.isfinite(batched.metrics["dv_objective"]).all()
+    assert trainer.policy_spec.kind == "tanh_gaussian"
+    assert set(jax.vmap(trainer.policy)(batched.state)) == {"actor", "obs_norm"}
+
+
+def test_offline_takes_an_expert_and_replay_pair_per_run(cartpole):
+    d, _ = data.load_demos(experts.resolve_demos("cartpole"), cartpole)
+    trainer = vd.make_train(vd.Config(offline=True, **TINY), cartpole)
+    assert trainer.env_steps_per_step == 0
+    expert = data.to_jax(data.stack_subsets(d, (1, 2)))
+    replay = data.to_jax(data.stack_subsets(d, (3, 3)))
+    pair = vd.ExpertAndReplay(expert, replay)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    res = loop.run(trainer, keys, vd.Hparams(), 2, demos=pair, demos_axis=0)
+    assert res.state.interaction is None and res.env_steps == 0
+    assert np.isfinite(res.metrics["dv_objective"]).all() and res.metrics["dv_objective"].shape == (2, 2)
+    with pytest.raises(TypeError, match="offline ValueDICE needs demos=ExpertAndReplay"):
+        loop.run(trainer, keys, vd.Hparams(), 1, demos=data.to_jax(data.select_trajectories(d, 1)))
