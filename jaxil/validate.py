@@ -15,9 +15,9 @@ import numpy as np
 
 # Rules by field name, so that the Hparams of a new algorithm are checked without
 # registering them: learning rates are ``lr`` / ``*_lr``, weights ``*_coef`` ...
-_UNIT_INTERVAL = {"gamma", "gae_lambda", "tau", "beta_decay", "learner_eps"}
-_POSITIVE = {"max_grad_norm", "init_alpha", "clip_eps"}
-_NON_NEGATIVE = {"eps", "grad_penalty"}
+_UNIT_INTERVAL = {"gamma", "gae_lambda", "tau", "beta_decay", "learner_eps", "expectile", "top_fraction"}
+_POSITIVE = {"max_grad_norm", "init_alpha", "clip_eps", "temperature", "max_weight"}
+_NON_NEGATIVE = {"eps", "grad_penalty", "beta"}
 # A negative reward scale flips the reward, which is odd but not meaningless.
 _ANY_SIGN = {"reward_scale"}
 
@@ -45,7 +45,7 @@ def _rule(field: str) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
         return (lambda x: (x >= 0) & (x <= 1)), "must lie in [0, 1]"
     if field in _POSITIVE:
         return (lambda x: x > 0), "must be > 0"
-    if field in _NON_NEGATIVE or field.endswith(("_coef", "_eps", "_scale")):
+    if field in _NON_NEGATIVE or field.endswith(("_coef", "_eps", "_scale", "_reg")):
         return (lambda x: x >= 0), "a coefficient must be >= 0"
     return None
 

@@ -34,6 +34,9 @@ def test_every_default_hparams_passes(algo):
     ("sac", sac.Hparams(tau=-0.1), r"sac Hparams.tau = -0.1: must lie in \[0, 1\]"),
     ("dagger", dagger.Hparams(learner_eps=2.0), r"dagger Hparams.learner_eps = 2.0: must lie in \[0, 1\]"),
     ("bc", bc.Hparams(lr="fast"), r"bc Hparams.lr = 'fast': expected a number"),
+    # Names shared by other algorithms' Hparams (IQL, ValueDICE ...), checked by the same rules.
+    ("x", NamedTuple("Hparams", [("expectile", float)])(1.2), r"x Hparams.expectile = 1.2: must lie in \[0, 1\]"),
+    ("x", NamedTuple("Hparams", [("ortho_reg", float)])(-1.0), r"x Hparams.ortho_reg = -1.0: a coefficient"),
 ])
 def test_nonsensical_hparams_name_algo_field_and_value(algo, hparams, message):
     with pytest.raises(ValueError, match=message):
