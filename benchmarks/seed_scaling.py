@@ -71,7 +71,18 @@ def bc_cartpole(quick: bool) -> Setup:
                  "10 cartpole trajectories")
 
 
-ALGOS: dict[str, Callable[[bool], Setup]] = {"ppo": ppo_cartpole, "bc": bc_cartpole}
+def gail_cartpole(quick: bool) -> Setup:
+    """GAIL with `jaxil train gail --env cartpole`'s defaults (PPO 8 envs x 128 steps) on 1 shipped trajectory."""
+    env = envs.make("cartpole")
+    demos, _ = runs.load_task_demos("cartpole", env, 1)
+    steps = 16 if quick else 64
+    trainer, config, hparams, _, _ = runs.build_trainer("gail", env, steps)
+    return Setup(trainer, hparams, demos, steps, steps // 2,
+                 f"GAIL, PPO {config.ppo.num_envs} envs x {config.ppo.num_steps} steps, {config.disc_updates} "
+                 f"discriminator updates per iteration, {steps} iterations, 1 cartpole trajectory")
+
+
+ALGOS: dict[str, Callable[[bool], Setup]] = {"ppo": ppo_cartpole, "bc": bc_cartpole, "gail": gail_cartpole}
 
 
 def end_to_end(setup: Setup, seeds: int) -> float:
@@ -154,7 +165,7 @@ def write_report(rows: list[dict], meta: dict, out_dir: str) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer trainer steps (PPO 16, BC 20) and 1 rep")
+    p.add_argument("--quick", action="store_true", help="fewer trainer steps (PPO, GAIL 16, BC 20) and 1 rep")
     p.add_argument("--seeds", default="1,8,64,256")
     p.add_argument("--algos", default=",".join(ALGOS))
     p.add_argument("--reps", type=int, default=None)

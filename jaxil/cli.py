@@ -91,13 +91,14 @@ def train(
     seed: int = 0,
     expert: str | None = None,
     reward: str | None = None,
+    subsample: int | None = None,
 ) -> dict:
     """Train ALGO over vmapped seeds and write OUT/results.json.
 
     Args:
         algo: algorithm name.
         env: env name, with options if any: `point_maze:wall=right`.
-        demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum).
+        demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum, hopper).
         num_trajectories: use the first K trajectories of the demos.
         seeds: number of seeds, run as one vmapped program.
         steps: trainer iterations (default: the algorithm's or env recipe's).
@@ -107,8 +108,11 @@ def train(
             shipped name (default: the shipped expert of ENV).
         reward: ppo / sac only: a learned reward (the `reward/` directory GAIL and AIRL write)
             to optimise instead of the env reward, e.g. in a changed env.
+        subsample: keep every N-th transition of each demo trajectory, from a random start
+            (GAIL's experiments use 20).
     """
-    job = runs.train_job(algo, env, out, seeds, steps, seed, demos, num_trajectories, expert=expert, reward=reward)
+    job = runs.train_job(algo, env, out, seeds, steps, seed, demos, num_trajectories, expert=expert, reward=reward,
+                         subsample=subsample)
     jlog.print_score_table(f"{algo} on {env}", {algo: (job.returns, job.normalized)})
     return job.result
 
@@ -153,6 +157,7 @@ def sweep(
     coordinator: str | None = None,
     num_processes: int = 1,
     process_id: int = 0,
+    subsample: int | None = None,
 ) -> dict:
     """Train ALGO over seeds x hyperparameter settings as one vmapped program, sharded over devices.
 
@@ -163,7 +168,7 @@ def sweep(
     Args:
         algo: algorithm name (as for `jaxil train`).
         env: env name.
-        demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum).
+        demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum, hopper).
         num_trajectories: use the first K trajectories of the demos.
         seeds: seeds per hyperparameter setting.
         steps: trainer iterations (default: the algorithm's or env recipe's).
@@ -182,12 +187,14 @@ def sweep(
         coordinator: HOST:PORT of process 0 for a multi-process (multi-host) sweep.
         num_processes: number of processes in a multi-process sweep.
         process_id: this process's index in a multi-process sweep.
+        subsample: keep every N-th transition of each demo trajectory, from a random start.
     """
     from jaxil import sweep as sw
 
     sw.init_distributed(coordinator, num_processes, process_id)
     job = sw.sweep_job(algo, env, out, seeds, steps, seed, demos, num_trajectories, expert, grid, random, num_draws,
-                       max_batch, chunk_steps, checkpoint_every, keep_checkpoints, resume, tensorboard)
+                       max_batch, chunk_steps, checkpoint_every, keep_checkpoints, resume, tensorboard,
+                       subsample=subsample)
     return job.result
 
 

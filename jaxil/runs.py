@@ -29,13 +29,22 @@ def algo_names() -> list[str]:
     return sorted([*experts.ALGOS, *algos.ALGOS])
 
 
-def load_task_demos(demos: str, env, num_trajectories: int | None):
-    """Loads demos by path or shipped name, checks them against ``env``, keeps K trajectories."""
+def load_task_demos(demos: str, env, num_trajectories: int | None, subsample: int | None = None,
+                    seed: int = 0):
+    """Loads demos by path or shipped name, checks them against ``env``, keeps K trajectories.
+
+    ``subsample=N`` keeps every N-th transition of each trajectory from a random start
+    (drawn from ``seed``), as in GAIL's experiments.
+    """
     d, meta = data.load_demos(experts.resolve_demos(demos), env)
     if num_trajectories is not None:
-        d = data.to_jax(data.select_trajectories(d, num_trajectories))
+        d = data.select_trajectories(d, num_trajectories)
         meta = meta.__class__(**{**meta.__dict__, "returns": meta.returns[:num_trajectories]})
-    return d, meta
+    if subsample is not None:
+        if subsample < 1:
+            raise ValueError(f"--subsample must be >= 1 (keep every N-th transition), got {subsample}")
+        d = data.subsample(d, subsample, key=jax.random.PRNGKey(seed))
+    return data.to_jax(d), meta
 
 
 def parse_env(arg: str) -> tuple[str, dict]:
@@ -111,7 +120,8 @@ def build_trainer(algo: str, env, steps: int | None = None, expert: str | None =
     return trainer, cfg, hp, n, chunk
 
 
-def job_demos(algo: str, env, demos: str | None, num_trajectories: int | None):
+def job_demos(algo: str, env, demos: str | None, num_trajectories: int | None, subsample: int | None = None,
+              seed: int = 0):
     """``(demo arrays, metadata, (random, expert) reference returns, results.json extras)``.
 
     Imitation algorithms need ``demos``; RL algorithms refuse them. The reference
@@ -119,24 +129,27 @@ def job_demos(algo: str, env, demos: str | None, num_trajectories: int | None):
     """
     refs = experts.reference_returns(env.spec.name)
     if algo not in algos.ALGOS:
-        if demos is not None or num_trajectories is not None:
-            raise ValueError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories")
+        if demos is not None or num_trajectories is not None or subsample is not None:
+            raise ValueError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories / "
+                             "--subsample")
         return None, None, refs, {}
     if demos is None:
         raise ValueError(f"{algo} learns from demonstrations: give --demos PATH or a shipped name "
                          f"({', '.join(experts.SHIPPED)})")
-    arrays, meta = load_task_demos(demos, env, num_trajectories)
+    arrays, meta = load_task_demos(demos, env, num_trajectories, subsample, seed)
     if meta.expert_return is not None and meta.random_return is not None:
         refs = (meta.random_return, meta.expert_return)
     extra = {"demos": demos, "num_trajectories": len(meta.returns),
              "demo_transitions": int(np.asarray(arrays.mask).sum())}
+    if subsample is not None:
+        extra["subsample"] = subsample
     return arrays, meta, refs, extra
 
 
 def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | None = None, seed: int = 0,
               demos: str | None = None, num_trajectories: int | None = None, label: str | None = None,
               config: Any = None, hparams: Any = None, expert: str | None = None,
-              reward: str | None = None) -> Job:
+              reward: str | None = None, subsample: int | None = None) -> Job:
     """Trains ``seeds`` runs of ``algo`` in one vmapped program and writes ``out/results.json``.
 
     ``env_name`` may carry options (``point_maze:wall=right``). ``expert`` (DAgger) is
@@ -148,7 +161,7 @@ def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     env = make_env(env_name)
     trainer, cfg, hp, n, chunk = build_trainer(algo, env, steps, expert, config, reward)
     hp = hparams if hparams is not None else hp
-    demo_arrays, _, refs, extra = job_demos(algo, env, demos, num_trajectories)
+    demo_arrays, _, refs, extra = job_demos(algo, env, demos, num_trajectories, subsample, seed)
     label = label or f"{algo} {env_name}"
     k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
     run = loop.run(trainer, jax.random.split(k_train, seeds), hp, n, demos=demo_arrays, chunk_steps=chunk,

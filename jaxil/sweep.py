@@ -321,7 +321,7 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
               grid: Sequence[str] = (), random: Sequence[str] = (), num_draws: int = 0,
               max_batch: int | None = None, chunk_steps: int | None = None, checkpoint_every: int = 0,
               keep_checkpoints: int = 3, resume: bool = False, tensorboard: bool = True, config: Any = None,
-              hparams: Any = None, on_chunk=None, quiet: bool = False) -> SweepResult:
+              hparams: Any = None, on_chunk=None, quiet: bool = False, subsample: int | None = None) -> SweepResult:
     """Trains ``seeds`` x settings runs of ``algo`` and writes ``out/results.json`` (process 0).
 
     ``checkpoint_every=K`` saves the whole batched state every K chunks under
@@ -343,7 +343,7 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     grid_values, draws = parse_grid(grid, base), parse_random(random, base)
     names = [*grid_values, *draws]
     settings = make_settings(base, grid_values, draws, num_draws, seed)
-    demo_arrays, _, refs, extra = runs.job_demos(algo, env, demos, num_trajectories)
+    demo_arrays, _, refs, extra = runs.job_demos(algo, env, demos, num_trajectories, subsample, seed)
     seed_index, setting_index = run_indices(seeds, len(settings))
     num_runs = len(seed_index)
 
@@ -361,7 +361,7 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     demos_dev = None if demo_arrays is None else jax.device_put(demo_arrays, axis.replicated)
     init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)), out_shardings=axis.sharded)
     fingerprint = {"algo": algo, "env": env_name, "seeds": seeds, "seed": seed, "steps": n, "demos": demos,
-                   "num_trajectories": num_trajectories, "config": repr(cfg),
+                   "num_trajectories": num_trajectories, "subsample": subsample, "config": repr(cfg),
                    "settings": [s._asdict() for s in settings], "batches": [len(p) for p in plan.positions],
                    "processes": axis.num_processes}
 

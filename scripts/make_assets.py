@@ -15,7 +15,7 @@ import os
 
 from jaxil import cli, experts
 
-EPISODES = {"cartpole": 20, "pendulum": 20}
+EPISODES = {"cartpole": 20, "pendulum": 20, "hopper": 16}
 
 
 def main() -> None:

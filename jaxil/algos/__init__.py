@@ -3,6 +3,7 @@
 import dataclasses
 
 from jaxil.algos import airl, apprenticeship, bc, dagger, gail, maxent_irl  # noqa: F401  (tabular IRL: not CLI trainers)
+from jaxil.envs import BRAX_TASKS
 from jaxil.rl import ppo
 
 ALGOS = {"bc": bc, "dagger": dagger, "gail": gail, "airl": airl}
@@ -22,6 +23,8 @@ def defaults(algo: str, env_name: str):
     (no observation normalisation, lr 2.5e-4, entropy 0.01); AIRL there trains the
     policy on softplus of its logit, since cartpole terminates on failure (see
     ``airl.Config.policy_reward``). On pendulum and the point maze they run on SAC.
+    On Brax tasks they run PPO with the Brax expert recipe's network and batch
+    (``experts._brax_ppo_recipe``), 2000 iterations of 2048 env steps.
     """
     if algo not in ALGOS:
         raise ValueError(f"unknown imitation algorithm {algo!r}; known: {sorted(ALGOS)}")
@@ -36,4 +39,10 @@ def defaults(algo: str, env_name: str):
         hparams = hparams._replace(lr=2.5e-4, ent_coef=0.01)
         if algo == "airl":
             config = dataclasses.replace(config, policy_reward="softplus")
+    if algo in ADVERSARIAL and env_name in BRAX_TASKS:
+        config = dataclasses.replace(config, ppo=ppo.Config(
+            num_envs=64, num_steps=32, num_minibatches=8, update_epochs=4, hidden=(128, 128), activation="silu",
+            anneal_lr_steps=2000))
+        hparams = hparams._replace(lr=3e-4, gamma=0.97, ent_coef=1e-3)
+        steps = 2000
     return config, hparams, steps
