@@ -98,7 +98,8 @@ def train(
     Args:
         algo: algorithm name.
         env: env name, with options if any: `point_maze:wall=right`.
-        demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum, hopper).
+        demos: demonstrations: a .npz path, a shipped name (cartpole, pendulum, hopper), minari:ID, a Minari or
+            imitation-library dataset directory, or .npz/.h5 arrays.
         num_trajectories: use the first K trajectories of the demos.
         seeds: number of seeds, run as one vmapped program.
         steps: trainer iterations (default: the algorithm's or env recipe's).
@@ -168,7 +169,8 @@ def sweep(
     Args:
         algo: algorithm name (as for `jaxil train`).
         env: env name.
-        demos: demonstrations: a .npz path or the name of a shipped dataset (cartpole, pendulum, hopper).
+        demos: demonstrations: a .npz path, a shipped name (cartpole, pendulum, hopper), minari:ID, a Minari or
+            imitation-library dataset directory, or .npz/.h5 arrays.
         num_trajectories: use the first K trajectories of the demos.
         seeds: seeds per hyperparameter setting.
         steps: trainer iterations (default: the algorithm's or env recipe's).

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxil import validate
 from jaxil.policy import PolicySpec
 
 
@@ -114,6 +115,8 @@ def run(
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     keys = jnp.asarray(keys)
     num_runs = keys.shape[0]
+    if all(getattr(x, "is_fully_addressable", True) for x in jax.tree.leaves(hparams)):
+        validate.check_hparams(hparams, type(hparams).__module__.rpartition(".")[2])
     hparams = broadcast_hparams(hparams, num_runs)
     if demos_axis not in (None, 0):
         raise ValueError(f"demos_axis must be None (shared demos) or 0 (one dataset per run), got {demos_axis}")

@@ -6,12 +6,13 @@ Shared by ``jaxil train`` and ``jaxil quickstart`` so both write the same files.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from jaxil import algos, data, envs, experts, loop, rewards
+from jaxil import algos, data, envs, experts, loop, rewards, validate
 from jaxil import logging as jlog
 from jaxil.results import write_results
 
@@ -36,7 +37,7 @@ def load_task_demos(demos: str, env, num_trajectories: int | None, subsample: in
     ``subsample=N`` keeps every N-th transition of each trajectory from a random start
     (drawn from ``seed``), as in GAIL's experiments.
     """
-    d, meta = data.load_demos(experts.resolve_demos(demos), env)
+    d, meta = data.load_any(experts.resolve_demos(demos), env)
     if num_trajectories is not None:
         d = data.select_trajectories(d, num_trajectories)
         meta = meta.__class__(**{**meta.__dict__, "returns": meta.returns[:num_trajectories]})
@@ -84,7 +85,7 @@ def _setup(algo: str, env, steps: int | None, expert: str | None = None, reward_
         n = steps or n
         chunk = experts.with_steps(experts.Recipe(algo, config, hparams, n, max(1, n // 10)), n).chunk_steps
         return _make(algo, config, env, expert), config, hparams, n, chunk
-    raise ValueError(f"unknown algorithm {algo!r}; known: {algo_names()}")
+    raise validate.unknown_name("algorithm", algo, algo_names())
 
 
 def _make(algo: str, config, env, expert: str | None, reward_fn=None):
@@ -139,7 +140,7 @@ def job_demos(algo: str, env, demos: str | None, num_trajectories: int | None, s
     arrays, meta = load_task_demos(demos, env, num_trajectories, subsample, seed)
     if meta.expert_return is not None and meta.random_return is not None:
         refs = (meta.random_return, meta.expert_return)
-    extra = {"demos": demos, "num_trajectories": len(meta.returns),
+    extra = {"demos": demos, "num_trajectories": data.num_episodes(arrays),
              "demo_transitions": int(np.asarray(arrays.mask).sum())}
     if subsample is not None:
         extra["subsample"] = subsample
@@ -162,6 +163,10 @@ def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     trainer, cfg, hp, n, chunk = build_trainer(algo, env, steps, expert, config, reward)
     hp = hparams if hparams is not None else hp
     demo_arrays, _, refs, extra = job_demos(algo, env, demos, num_trajectories, subsample, seed)
+    validate.check_hparams(hp, algo)
+    problem = None if demo_arrays is None else validate.batch_size_problem(cfg, demo_arrays, algo)
+    if problem:  # minibatches are drawn with replacement: legal (GAIL's subsampled demos), but worth a word
+        warnings.warn(problem + " Minibatches are drawn with replacement, so training goes on.", stacklevel=2)
     label = label or f"{algo} {env_name}"
     k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
     run = loop.run(trainer, jax.random.split(k_train, seeds), hp, n, demos=demo_arrays, chunk_steps=chunk,

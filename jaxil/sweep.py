@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxil import algos, eval as ev, loop, policy as pol, runs
+from jaxil import algos, eval as ev, loop, policy as pol, runs, validate
 from jaxil import logging as jlog
 from jaxil.checkpoint import Checkpointer
 from jaxil.results import write_results
@@ -351,6 +351,7 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     run_keys = np.asarray(jax.random.split(k_train, seeds))[seed_index]
     eval_keys = np.asarray(jax.random.split(k_eval, seeds))[seed_index]
     run_hparams = jax.tree.map(lambda x: x[setting_index], stack_settings(settings))
+    validate.check_hparams(run_hparams, algo)  # on the host, before any sharding
 
     axis = RunAxis()
     if max_batch is None:

@@ -99,8 +99,8 @@ def batch_fields(config) -> dict[str, int]:
             if (f.name == "batch_size" or f.name.endswith("_batch")) and isinstance(getattr(config, f.name), int)}
 
 
-def check_batch_size(config, demos, algo: str) -> None:
-    """No minibatch of demos is larger than the demos themselves.
+def batch_size_problem(config, demos, algo: str) -> str | None:
+    """What is wrong when a minibatch of demos is larger than the demos themselves, else None.
 
     ``demos`` may carry padding (``mask`` 0) and a leading run axis (demo subsets,
     see :func:`jaxil.data.stack_subsets`); the smallest real dataset counts.
@@ -111,9 +111,16 @@ def check_batch_size(config, demos, algo: str) -> None:
     for name, batch in batch_fields(config).items():
         if batch > sizes[smallest]:
             run = f" (run {smallest} of {len(sizes)} demo subsets)" if len(sizes) > 1 else ""
-            raise ValueError(
-                f"{algo} Config.{name} = {batch} is larger than the demos: {int(sizes[smallest])} transitions"
-                f"{run}. Use more trajectories or a {name} of at most {int(sizes[smallest])}.")
+            return (f"{algo} Config.{name} = {batch} is larger than the demos: {int(sizes[smallest])} transitions"
+                    f"{run}. Use more trajectories or a {name} of at most {int(sizes[smallest])}.")
+    return None
 
 
-__all__ = ["batch_fields", "check_batch_size", "check_hparams", "closest", "unknown_name"]
+def check_batch_size(config, demos, algo: str) -> None:
+    """Raises ValueError with :func:`batch_size_problem`'s message if there is one."""
+    problem = batch_size_problem(config, demos, algo)
+    if problem:
+        raise ValueError(problem)
+
+
+__all__ = ["batch_fields", "batch_size_problem", "check_batch_size", "check_hparams", "closest", "unknown_name"]

@@ -3,6 +3,7 @@
 import dataclasses
 
 from jaxil.algos import airl, apprenticeship, bc, dagger, gail, maxent_irl  # noqa: F401  (tabular IRL: not CLI trainers)
+from jaxil import validate
 from jaxil.envs import BRAX_TASKS
 from jaxil.rl import ppo
 
@@ -27,7 +28,7 @@ def defaults(algo: str, env_name: str):
     (``experts._brax_ppo_recipe``), 2000 iterations of 2048 env steps.
     """
     if algo not in ALGOS:
-        raise ValueError(f"unknown imitation algorithm {algo!r}; known: {sorted(ALGOS)}")
+        raise validate.unknown_name("imitation algorithm", algo, ALGOS)
     module = ALGOS[algo]
     config, hparams, steps = module.Config(), module.Hparams(), DEFAULT_STEPS[algo]
     if algo in ADVERSARIAL and env_name in ("pendulum", "point_maze"):
