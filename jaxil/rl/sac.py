@@ -303,12 +303,17 @@ def batch_reward(batch: Transition, reward_fn: RewardFn | None) -> jax.Array:
 
 
 def train_updates(config: Config, env: Env, state: State, hp: Hparams, reward_fn: RewardFn | None = None,
-                  batch_reward_fn: Callable[[Transition], jax.Array] | None = None):
+                  batch_reward_fn: Callable[[Transition], jax.Array] | None = None,
+                  sample_fn: Callable[[Buffer, jax.Array], Transition] | None = None):
     """``num_updates`` updates on uniformly sampled batches; metrics are their means.
 
     ``batch_reward_fn(batch) -> [B]``, when given, computes the reward from the whole
     sampled Transition (a learned reward that needs ``terminated``, as AIRL's does);
     otherwise ``reward_fn`` or the env reward is used.
+
+    ``sample_fn(buffer, key) -> batch``, when given, replaces the uniform replay
+    sample: SQIL draws part of every batch from the demos, with its own rewards in
+    ``batch.reward``. The batch may have any size.
 
     Until ``learning_starts`` transitions exist the updates are computed and
     discarded (their metrics still come back): under ``vmap`` a ``cond`` would
@@ -318,7 +323,10 @@ def train_updates(config: Config, env: Env, state: State, hp: Hparams, reward_fn
 
     def one_update(s, _):
         key, k_batch = jax.random.split(s.key)
-        batch = buffer_sample(s.buffer, k_batch, config.batch_size)
+        if sample_fn is None:
+            batch = buffer_sample(s.buffer, k_batch, config.batch_size)
+        else:
+            batch = sample_fn(s.buffer, k_batch)
         reward = batch_reward_fn(batch) if batch_reward_fn is not None else batch_reward(batch, reward_fn)
         new, metrics = update(config, env, s._replace(key=key), batch, reward, hp)
         # Select only what update changes: a select over the buffer would copy it.
