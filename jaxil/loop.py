@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -82,6 +83,44 @@ class RunResult(NamedTuple):
     metrics: dict  # name -> np.ndarray [runs, steps]
     wall_s: float
     env_steps: int  # per run
+    diverged_at: np.ndarray | None = None
+    """[runs] int: the step after which a run's loss or state first turned non-finite (it
+    is then held at its last finite state), -1 for runs that never did."""
+
+    def diverged(self) -> list[dict]:
+        """``[{"run": i, "step": s}, ...]`` for the runs that diverged (see ``diverged_at``)."""
+        at = np.full(len(jax.tree.leaves(self.state)[0]), -1) if self.diverged_at is None else self.diverged_at
+        return [{"run": int(i), "step": int(at[i])} for i in np.flatnonzero(at >= 0)]
+
+
+@jax.jit
+def finite_runs(state) -> jax.Array:
+    """``[runs]`` bool: every floating-point leaf of run ``i``'s state is finite."""
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    per_leaf = [jnp.isfinite(x.reshape(x.shape[0], -1)).all(1) for x in leaves]
+    return jnp.stack(per_leaf).all(0) if per_leaf else jnp.ones(jax.tree.leaves(state)[0].shape[0], bool)
+
+
+def finite_losses(metrics: dict) -> np.ndarray:
+    """``[runs]`` bool: every metric named ``*loss*`` is finite over the chunk (other
+    metrics, e.g. the mean return of episodes that ended, may be NaN by design)."""
+    if not metrics:
+        return np.True_
+    runs = len(next(iter(metrics.values())))
+    ok = np.ones(runs, bool)
+    for name, values in metrics.items():
+        if "loss" in name:
+            ok &= np.isfinite(np.asarray(values).reshape(runs, -1)).all(1)
+    return ok
+
+
+@jax.jit
+def hold_finite(new_state, old_state, ok: jax.Array):
+    """Run ``i`` takes ``new_state`` where ``ok[i]``, else keeps ``old_state``."""
+    def pick(new, old):
+        return jnp.where(ok.reshape(-1, *(1,) * (new.ndim - 1)), new, old)
+
+    return jax.tree.map(pick, new_state, old_state)
 
 
 def run(
@@ -137,13 +176,34 @@ def run(
         state = start_state
     chunk = compile_chunk(trainer, chunk_steps, demos_axis)
     history: list[dict] = [] if not start_metrics else [jax.tree.map(np.asarray, start_metrics)]
+    diverged_at = np.full(num_runs, -1)
     for done in range(start_step + chunk_steps, num_steps + 1, chunk_steps):
-        state, metrics = chunk(state, demos, hparams)
-        metrics = jax.tree.map(np.asarray, metrics)
+        state, diverged_at, metrics = _guarded_chunk(chunk, state, demos, hparams, done - chunk_steps, chunk_steps,
+                                                       diverged_at)
         history.append(metrics)
         if on_chunk is not None:
             on_chunk(done, state, metrics)
     jax.block_until_ready(state)
     wall = time.perf_counter() - start
     stacked = {k: np.concatenate([h[k] for h in history], axis=1) for k in (history[0] if history else {})}
-    return RunResult(state, stacked, wall, num_steps * trainer.env_steps_per_step)
+    return RunResult(state, stacked, wall, num_steps * trainer.env_steps_per_step, diverged_at)
+
+
+def _guarded_chunk(chunk, state, demos, hparams, steps_before: int, chunk_steps: int, diverged_at: np.ndarray):
+    """One chunk; a run whose loss or state turns non-finite keeps its state from before the chunk.
+
+    The other runs are unaffected (vmapped runs never mix), so a sweep goes on; the
+    held run is flagged in ``diverged_at`` with the last step it completed finitely,
+    and checkpoints taken later hold its last finite state.
+    """
+    new_state, metrics = chunk(state, demos, hparams)
+    metrics = jax.tree.map(np.asarray, metrics)
+    ok = np.asarray(finite_runs(new_state)) & finite_losses(metrics)
+    if ok.all():
+        return new_state, diverged_at, metrics
+    diverged_at = np.where((~ok) & (diverged_at < 0), steps_before, diverged_at)
+    for i in np.flatnonzero((~ok) & (diverged_at == steps_before)):
+        warnings.warn(f"run {i} diverged: its loss or state turned non-finite between steps {steps_before} and "
+                      f"{steps_before + chunk_steps}; it keeps its last finite state "
+                      f"(step {steps_before}) and the other runs go on", RuntimeWarning, stacklevel=3)
+    return hold_finite(new_state, state, jnp.asarray(ok)), diverged_at, metrics

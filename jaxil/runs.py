@@ -175,6 +175,8 @@ def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     norm = None if refs is None else (returns - refs[0]) / (refs[1] - refs[0])
     if algo in algos.NEEDS_EXPERT:
         extra["expert"] = expert or env_name
+    # Seeds whose state turned non-finite: held at their last finite state (see loop.run).
+    extra["diverged"] = [{"seed": d["run"], "step": d["step"]} for d in run.diverged()]
     if reward is not None:
         extra["reward"] = reward
     if algo in algos.ADVERSARIAL:

@@ -379,11 +379,13 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
         returns, params = jax.tree.map(np.asarray, ctx.evaluate(result.state, axis.put(jnp.asarray(eval_keys[src]))))
         for i in np.flatnonzero(kept):
             per_pos[int(pos[i])] = (returns[i], {k: v[i] for k, v in result.metrics.items()},
-                                    jax.tree.map(lambda x: x[i], params))
+                                    jax.tree.map(lambda x: x[i], params), result.diverged_at[i])
 
     local = [per_pos[p] for p in range(plan.share)]
     stacked = jax.tree.map(lambda *xs: np.stack(xs), *local)
-    returns, metrics, params = gather_runs(stacked, plan.share, num_runs)
+    returns, metrics, params, diverged_at = gather_runs(stacked, plan.share, num_runs)
+    extra["diverged"] = [{"run": int(r), "seed": int(seed_index[r]), "step": int(diverged_at[r])}
+                         for r in np.flatnonzero(diverged_at >= 0)]
     if axis.num_processes > 1:
         from jax.experimental import multihost_utils
 
