@@ -135,3 +135,28 @@ def test_cached_reset_restarts_from_the_first_initial_state():
     assert fresh.reset_mode == "fresh" and envs.make("inverted_pendulum").reset_mode == "cached"
     with pytest.raises(ValueError, match="reset must be"):
         envs.make("cartpole", reset="sometimes")
+
+
+def test_disabled_leg_mask_zeroes_hip_and_ankle_of_the_first_legs():
+    from jaxil.envs.brax_env import disabled_leg_mask
+
+    np.testing.assert_array_equal(np.asarray(disabled_leg_mask(8, 2)), [0, 0, 0, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(np.asarray(disabled_leg_mask(8, 0)), np.ones(8))
+    with pytest.raises(ValueError, match="disabled_legs"):
+        disabled_leg_mask(8, 5)
+    with pytest.raises(ValueError, match="option of ant"):
+        envs.make("hopper", disabled_legs=1)
+
+
+@pytest.mark.slow  # compiles Brax's ant on CPU
+def test_disabled_ant_ignores_the_actions_of_its_disabled_legs():
+    env = envs.make("ant", disabled_legs=2)
+    assert ("disabled_legs", 2) in env.spec.options
+    a = jnp.full(8, 0.5)
+    b = a.at[:4].set(-0.9)  # only the disabled legs' actuators differ
+    c = a.at[4].set(-0.9)  # a live actuator differs
+    state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+    step = jax.jit(jax.vmap(env.step, in_axes=(None, 0)))
+    out = step(state, jnp.stack([a, b, c]))
+    np.testing.assert_array_equal(out.next_obs[0], out.next_obs[1])
+    assert not np.allclose(out.next_obs[0], out.next_obs[2])
