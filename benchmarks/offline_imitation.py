@@ -130,7 +130,7 @@ def first_reaching(curve_steps: np.ndarray, curve: np.ndarray, target: float) ->
     return out
 
 
-def run_online(name: str, s: Setting, env, demos, seeds: int) -> dict:
+def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int) -> dict:
     trainer = s.make(s.config, env)
     scores = make_evaluator(env, trainer)
     steps, curve = [], []
@@ -138,8 +138,9 @@ def run_online(name: str, s: Setting, env, demos, seeds: int) -> dict:
     def on_chunk(done, state, metrics):
         steps.append(done * trainer.env_steps_per_step)
         curve.append(scores(state, jax.random.PRNGKey(done)))
-        print(f"  {name} {steps[-1]:6d} env steps: mean {curve[-1].mean():.3f} worst {curve[-1].min():.3f}",
-              flush=True)
+        last = {k: float(np.nanmean(v[:, -1])) for k, v in metrics.items() if k != "episodes"}
+        print(f"  {name} {steps[-1]:6d} env steps: mean {curve[-1].mean():.3f} worst {curve[-1].min():.3f} "
+              + " ".join(f"{k} {v:.3g}" for k, v in sorted(last.items())), flush=True)
 
     start = time.perf_counter()
     res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), seeds), s.hparams, s.steps, demos=demos,
@@ -148,7 +149,7 @@ def run_online(name: str, s: Setting, env, demos, seeds: int) -> dict:
     curve = np.stack(curve)  # [evals, seeds]
     final = curve[-1]
     reach = first_reaching(np.asarray(steps), curve, TARGET)
-    return {"method": name, "env": "pendulum", "trajectories": 1, "seeds": seeds, "final": final.tolist(),
+    return {"method": name, "env": "pendulum", "trajectories": trajectories, "seeds": seeds, "final": final.tolist(),
             "final_mean": float(final.mean()), "final_worst": float(final.min()),
             "env_steps_to_target": reach, "eval_env_steps": steps, "curve": curve.tolist(),
             "wall_s": wall, "setting": describe(s)}
@@ -201,7 +202,7 @@ def fmt_steps(x) -> str:
 
 
 def report_online(rows: list[dict]) -> list[str]:
-    lines = ["## Online, pendulum, 1 expert trajectory", "",
+    lines = [f"## Online, pendulum, {rows[0]['trajectories']} expert trajectory(ies)", "",
              f"Normalised score of the deterministic policy ({EVAL_EPISODES} episodes per evaluation); env steps at "
              f"which each seed first scored >= {TARGET}.", "",
              "| method | seeds | final mean | final worst | env steps to 0.9 per seed | median | wall s |",
@@ -238,6 +239,7 @@ def main(argv=None) -> None:
     p.add_argument("--methods", default="", help="comma-separated subset of the methods")
     p.add_argument("--envs", default="cartpole,pendulum", help="offline envs")
     p.add_argument("--seeds", type=int, default=None, help="default: 8 online, 5 offline")
+    p.add_argument("--online-trajectories", type=int, default=1, help="expert trajectories of the online part")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--set", action="append", default=[], dest="assignments")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -248,10 +250,10 @@ def main(argv=None) -> None:
     if args.part in ("online", "all"):
         env = envs.make("pendulum")
         demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
-        one = data.to_jax(data.select_trajectories(demos, 1))
+        chosen = data.to_jax(data.select_trajectories(demos, args.online_trajectories))
         for name, s in override(online_settings(args.quick), args.assignments).items():
             if not wanted or name in wanted:
-                online.append(run_online(name, s, env, one, args.seeds or 8))
+                online.append(run_online(name, s, env, chosen, args.seeds or 8, args.online_trajectories))
     if args.part in ("offline", "all"):
         for env_name in args.envs.split(","):
             env = envs.make(env_name)

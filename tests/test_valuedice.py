@@ -94,7 +94,7 @@ def test_nu_descends_and_the_actor_ascends_the_objective(cartpole, who):
                     grad_penalty=0.0, ortho_reg=0.0, replay_reg=0.3)
     learner = vd.learner(cfg, cartpole)
     expert, replay = _fixed_batches(cartpole, cfg)
-    update = jax.jit(lambda p, k: learner.update(p, expert, replay, k, hp))
+    update = jax.jit(lambda p, k: learner.update(p, expert, replay, expert.obs, k, hp))
     params = learner.init(jax.random.PRNGKey(0), hp)
     objective = []
     for i in range(20):

@@ -103,16 +103,15 @@ def iq_loss_online(expert: tuple, replay: tuple, gamma, div_coef):
                   "chi2": chi2}
 
 
-def iq_loss_offline(expert: tuple, gamma, div_coef):
-    """The offline (expert-only) loss; ``expert = (q, v, v_next, terminated)``, [B] each::
+def iq_loss_offline(expert: tuple, v0: jax.Array, gamma, div_coef):
+    """The offline (expert-only) loss; ``expert = (q, v, v_next, terminated)``, [B] each, and
+    ``v0`` [B0] the values V(s0) of initial states::
 
-        L = -mean(r) + (1 - gamma) mean(V(s)) + mean(r^2) / (4 c)
-
-    with the expert states s standing in for initial states.
+        L = -mean(r) + (1 - gamma) mean(V(s0)) + mean(r^2) / (4 c)
     """
-    q, v, v_next, terminated = expert
+    q, _, v_next, terminated = expert
     r = implied_reward(q, v_next, terminated, gamma)
-    value_term = (1 - gamma) * jnp.mean(v)
+    value_term = (1 - gamma) * jnp.mean(v0)
     chi2 = jnp.mean(r**2) / (4 * div_coef)
     return -jnp.mean(r) + value_term + chi2, {"expert_reward": jnp.mean(r), "value_term": value_term, "chi2": chi2}
 
@@ -160,27 +159,32 @@ class Values(NamedTuple):
     terminated: jax.Array
 
 
-def batch_values(config: Config, env: Env, q_params, actor: dict | None, batch: Transition, temperature, key):
-    """Q(s, a), V(s), V(s') of a batch under the current policy."""
+def q_value(config: Config, env: Env, q_params, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """Q(s, a) [B] of observations (augmented when absorbing) and env actions."""
     net = _q_net(config, env)
     if env.spec.discrete:
-        q_all = net.apply(q_params, batch.obs)
-        q = jnp.take_along_axis(q_all, batch.action[:, None].astype(jnp.int32), -1)[:, 0]
-        v_next = soft_value_discrete(net.apply(q_params, batch.next_obs), temperature)
-        return Values(q, soft_value_discrete(q_all, temperature), v_next, batch.terminated)
-    spec = policy_spec(config, env)
+        q_all = net.apply(q_params, obs)
+        return jnp.take_along_axis(q_all, action[:, None].astype(jnp.int32), -1)[:, 0]
+    x = op.state_action_input(obs, op.action_features(env.spec, action), config.absorbing)
+    return net.apply(q_params, x)[..., 0]
 
-    def q_of(obs, action):
-        return net.apply(q_params, op.state_action_input(obs, op.action_features(env.spec, action),
-                                                         config.absorbing))[..., 0]
 
-    def v_of(obs, k):
-        action, logp = pol.sample(spec, actor, op.env_obs(obs, config.absorbing), k)
-        return q_of(obs, jax.lax.stop_gradient(action)) - temperature * jax.lax.stop_gradient(logp)
+def state_value(config: Config, env: Env, q_params, actor: dict | None, obs: jax.Array, temperature, key):
+    """The soft value V(s) [B]: exact for discrete actions, one policy sample otherwise."""
+    if env.spec.discrete:
+        return soft_value_discrete(_q_net(config, env).apply(q_params, obs), temperature)
+    action, logp = pol.sample(policy_spec(config, env), actor, op.env_obs(obs, config.absorbing), key)
+    action, logp = jax.lax.stop_gradient((action, logp))  # V's gradient here is Q's only
+    return q_value(config, env, q_params, obs, action) - temperature * logp
 
+
+def batch_values(config: Config, env: Env, q_params, actor: dict | None, batch: Transition, temperature,
+                 key) -> Values:
+    """Q(s, a), V(s), V(s') of a batch under the current policy."""
     k_now, k_next = jax.random.split(key)
-    return Values(q_of(batch.obs, batch.action), v_of(batch.obs, k_now), v_of(batch.next_obs, k_next),
-                  batch.terminated)
+    v = lambda obs, k: state_value(config, env, q_params, actor, obs, temperature, k)
+    return Values(q_value(config, env, q_params, batch.obs, batch.action), v(batch.obs, k_now),
+                  v(batch.next_obs, k_next), batch.terminated)
 
 
 # ---- update ----------------------------------------------------------------------------
@@ -200,11 +204,12 @@ def learner(config: Config, env: Env) -> op.Learner:
         return Params(q, actor, optax.adam(hp.critic_lr).init(q), optax.adam(hp.actor_lr).init(actor["actor"]),
                       temperature)
 
-    def critic_loss(q_params, params: Params, expert, replay, hp: Hparams, key):
-        k_e, k_r = jax.random.split(key)
+    def critic_loss(q_params, params: Params, expert, replay, init_obs, hp: Hparams, key):
+        k_e, k_r, k_0 = jax.random.split(key, 3)
         e = batch_values(config, env, q_params, params.actor, expert, params.temperature, k_e)
         if replay is None:
-            return iq_loss_offline(tuple(e), hp.gamma, hp.div_coef)
+            v0 = state_value(config, env, q_params, params.actor, init_obs, params.temperature, k_0)
+            return iq_loss_offline(tuple(e), v0, hp.gamma, hp.div_coef)
         r = batch_values(config, env, q_params, params.actor, replay, params.temperature, k_r)
         return iq_loss_online(tuple(e), tuple(r), hp.gamma, hp.div_coef)
 
@@ -219,10 +224,10 @@ def learner(config: Config, env: Env) -> op.Learner:
         actor, opt = op.adam_step(hp.actor_lr, grads, params.actor_opt, params.actor["actor"])
         return {**params.actor, "actor": actor}, opt, {"actor_loss": value, "entropy": entropy}
 
-    def update(params: Params, expert: Transition, replay: Transition | None, key, hp: Hparams):
+    def update(params: Params, expert: Transition, replay: Transition | None, init_obs, key, hp: Hparams):
         k_q, k_pi = jax.random.split(key)
         (loss, metrics), grads = jax.value_and_grad(critic_loss, has_aux=True)(params.q, params, expert, replay,
-                                                                               hp, k_q)
+                                                                               init_obs, hp, k_q)
         q, q_opt = op.adam_step(hp.critic_lr, grads, params.q_opt, params.q)
         metrics = {"iq_loss": loss, **metrics}
         if env.spec.discrete:

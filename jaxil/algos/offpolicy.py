@@ -226,6 +226,9 @@ def check_demos(demos, env: Env, offline_pair: bool, algo: str) -> None:
 
 # ---- the shared trainer ------------------------------------------------------------
 
+INITIAL_STATES = ("expert", "reset")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """What ValueDICE's and IQ-Learn's configs share: data, interaction and network sizes."""
@@ -251,8 +254,16 @@ class Config:
     """Hidden layer sizes of every network."""
     activation: str = "relu"
     """Hidden activation."""
+    initial_states: str = "expert"
+    """Where the initial-state terms (1 - gamma) E_{p0}[...] draw s0 from: ``expert``, the
+    expert's states (what the ValueDICE and IQ-Learn code does); ``reset``, the env's
+    initial-state distribution (online: fresh ``env.reset`` states; offline: the first
+    state of every episode of the data). ``reset`` is the objective's own p0 and needs no
+    demonstrated start: with demos that begin at the goal, only it asks for the way there."""
 
     def __post_init__(self):
+        if self.initial_states not in INITIAL_STATES:
+            raise ValueError(f"unknown initial_states {self.initial_states!r}; choose one of {INITIAL_STATES}")
         sizes = (self.num_envs, self.train_freq, self.num_updates, self.batch_size, self.buffer_size)
         if min(sizes) < 1:
             raise ValueError(f"num_envs, train_freq, num_updates, batch_size and buffer_size must be >= 1, got {self}")
@@ -272,9 +283,10 @@ class Learner(NamedTuple):
     spec: PolicySpec
     init: Callable[[jax.Array, Any], Any]
     """``init(key, hparams) -> params`` (networks and optimiser states)."""
-    update: Callable[[Any, Transition, Transition | None, jax.Array, Any], tuple[Any, dict]]
-    """``update(params, expert, replay, key, hparams) -> (params, metrics)``; batches are
-    prepared rows (see :func:`prepare`), ``replay`` is None for expert-only learning."""
+    update: Callable[[Any, Transition, Transition | None, jax.Array, jax.Array, Any], tuple[Any, dict]]
+    """``update(params, expert, replay, init_obs, key, hparams) -> (params, metrics)``;
+    batches are prepared rows (see :func:`prepare`), ``replay`` is None for expert-only
+    learning, ``init_obs`` [B, D (+1)] are initial states (see ``Config.initial_states``)."""
     policy: Callable[[Any], dict]
     """``policy(params)``: the jaxil.policy params of :attr:`spec`."""
 
@@ -314,6 +326,30 @@ def interact(config: Config, env: Env, learner: Learner, params, inter: Interact
     return Interaction(buffer, env_state, inter.env_steps + config.env_steps_per_step), traj
 
 
+def episode_starts(demos, absorbing: bool) -> tuple[jax.Array, jax.Array]:
+    """The first observation of every episode in the data ``[N, D (+1)]`` and its mask [N]:
+    of the expert's demos, and of the replay data too for an :class:`ExpertAndReplay` pair."""
+    parts = list(demos) if isinstance(demos, ExpertAndReplay) else [demos]
+    obs, mask = [], []
+    for d in parts:
+        first = jnp.concatenate([jnp.ones(1, bool), d.episode[1:] != d.episode[:-1]])
+        obs.append(absorbing_obs(d.obs) if absorbing else d.obs)
+        mask.append(d.mask * first)
+    return jnp.concatenate(obs), jnp.concatenate(mask)
+
+
+def initial_obs(config: Config, env: Env, key: jax.Array, expert: Transition, starts) -> jax.Array:
+    """``batch_size`` initial states s0 for the (1 - gamma) E_{p0}[...] terms (``Config.initial_states``)."""
+    if config.initial_states == "expert":
+        return expert.obs
+    if config.offline:
+        start_obs, start_mask = starts
+        idx = jax.random.choice(key, start_mask.shape[0], (config.batch_size,), p=start_mask / start_mask.sum())
+        return start_obs[idx]
+    obs = jax.vmap(env.reset)(jax.random.split(key, config.batch_size)).obs
+    return absorbing_obs(obs) if config.absorbing else obs
+
+
 def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_pair: bool) -> Trainer:
     """The Trainer of an off-policy / offline imitation method.
 
@@ -341,15 +377,17 @@ def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_
         expert_demos = demos.expert if offline_pair else demos
         expert_rows, expert_mask = prepare(expert_demos, config.absorbing)
         replay_rows = prepare(demos.replay, config.absorbing) if offline_pair else None
+        starts = episode_starts(demos, config.absorbing)
 
         def one_update(params, k):
-            k_e, k_r, k_u = jax.random.split(k, 3)
+            k_e, k_r, k_0, k_u = jax.random.split(k, 4)
             expert = sample_rows(k_e, expert_rows, expert_mask, config.batch_size)
             if inter is not None:
                 replay = buffer_sample(inter.buffer, k_r, config.batch_size)
             else:
                 replay = None if replay_rows is None else sample_rows(k_r, *replay_rows, config.batch_size)
-            new, m = learner.update(params, expert, replay, k_u, hp)
+            init_obs = initial_obs(config, env, k_0, expert, starts)
+            new, m = learner.update(params, expert, replay, init_obs, k_u, hp)
             return jax.tree.map(lambda a, b: jnp.where(ready, a, b), new, params), m
 
         params, m = jax.lax.scan(one_update, state.learner, jax.random.split(k_upd, config.num_updates))

@@ -169,7 +169,7 @@ def learner(config: Config, env: Env) -> op.Learner:
         actor = spec.init(k_pi)
         return Params(nu, actor, optax.adam(hp.nu_lr).init(nu), optax.adam(hp.actor_lr).init(actor["actor"]))
 
-    def update(params: Params, expert: Transition, replay: Transition, key, hp: Hparams):
+    def update(params: Params, expert: Transition, replay: Transition, init_obs: jax.Array, key, hp: Hparams):
         k_e, k_r, k_0, k_gp = jax.random.split(key, 4)
 
         def objective(nu_params, actor):
@@ -177,7 +177,7 @@ def learner(config: Config, env: Env) -> op.Learner:
             pi = {**params.actor, "actor": actor}
             e_diff, e_now, e_next = bellman_diff(config, env, nu, pi, expert, hp.gamma, k_e)
             r_diff, r_now, r_next = bellman_diff(config, env, nu, pi, replay, hp.gamma, k_r)
-            init_nu, _ = policy_value(config, env, nu, pi, expert.obs, k_0)
+            init_nu, _ = policy_value(config, env, nu, pi, init_obs, k_0)
             j = dv_objective(e_diff, r_diff, init_nu, hp.replay_reg, hp.gamma)
             inputs = (jnp.concatenate([e_now, e_next]), jnp.concatenate([r_now, r_next]))
             return j, (inputs, e_diff.mean(), r_diff.mean())
