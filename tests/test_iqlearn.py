@@ -1,0 +1,97 @@
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxil import data, envs, eval as ev, experts, loop, policy as pol
+from jaxil.algos import iqlearn as iq, offpolicy as op
+
+TINY = dict(hidden=(8,), batch_size=8)
+
+
+def test_iq_losses_by_hand():
+    gamma, c = 0.9, 0.5
+    # expert: Q (2, 1), V (1, 0), V' (1, 2), second row terminated -> r_E = (2 - 0.9, 1 - 0) = (1.1, 1)
+    expert = (jnp.array([2.0, 1.0]), jnp.array([1.0, 0.0]), jnp.array([1.0, 2.0]), jnp.array([False, True]))
+    # replay: Q (0), V (3), V' (2) -> r_R = 0 - 1.8 = -1.8, V - gamma V' = 3 - 1.8 = 1.2
+    replay = (jnp.array([0.0]), jnp.array([3.0]), jnp.array([2.0]), jnp.array([False]))
+    loss, metrics = iq.iq_loss_online(expert, replay, gamma, c)
+    value_term = (0.1 + 0.0 + 1.2) / 3  # V - gamma V' over expert (1 - 0.9, 0 - 0) and replay
+    chi2 = (1.1**2 + 1.0 + 1.8**2) / 3 / (4 * c)
+    assert float(loss) == pytest.approx(-(1.1 + 1.0) / 2 + value_term + chi2, rel=1e-6)
+    assert float(metrics["replay_reward"]) == pytest.approx(-1.8, rel=1e-6)
+    # offline: V(s0) of initial states (4, 2) replaces the value term
+    loss, _ = iq.iq_loss_offline(expert, jnp.array([4.0, 2.0]), gamma, c)
+    assert float(loss) == pytest.approx(-1.05 + 0.1 * 3.0 + (1.1**2 + 1.0) / 2 / (4 * c), rel=1e-6)
+
+
+def test_soft_value_discrete_by_hand():
+    q = jnp.array([[0.0, math.log(3.0)], [1.0, 1.0]])
+    np.testing.assert_allclose(iq.soft_value_discrete(q, 1.0), [math.log(4.0), 1.0 + math.log(2.0)], rtol=1e-6)
+    # T -> 0: the hard max
+    np.testing.assert_allclose(iq.soft_value_discrete(q, 1e-3), [math.log(3.0), 1.0], atol=1e-3)
+
+
+@pytest.mark.parametrize("absorbing", [False, True])
+def test_discrete_policy_is_softmax_of_q_over_t(absorbing):
+    env = envs.make("cartpole")
+    cfg = iq.Config(absorbing=absorbing, hidden=(16, 16))
+    learner = iq.learner(cfg, env)
+    params = learner.init(jax.random.PRNGKey(0), iq.Hparams(temperature=0.05))
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 4))
+    q = iq._q_net(cfg, env).apply(params.q, op.absorbing_obs(obs) if absorbing else obs)
+    logits = pol.dist_params(learner.spec, learner.policy(params), obs)
+    np.testing.assert_allclose(logits, q / 0.05, rtol=1e-4, atol=1e-4)
+    assert learner.spec.kind == "categorical"
+
+
+def test_termination_cuts_v_next_without_absorbing_states():
+    env = envs.make("cartpole")
+    cfg = iq.Config(absorbing=False, **TINY)
+    learner = iq.learner(cfg, env)
+    params = learner.init(jax.random.PRNGKey(0), iq.Hparams())
+    d, _ = data.load_demos(experts.resolve_demos("cartpole"), env)
+    rows, _ = op.prepare(data.to_jax(data.select_trajectories(d, 1)), False)
+    batch = jax.tree.map(lambda x: x[:2], rows)._replace(terminated=jnp.array([False, True]))
+    values = iq.batch_values(cfg, env, params.q, None, batch, params.temperature, jax.random.PRNGKey(0))
+    r = iq.implied_reward(values.q, values.v_next, values.terminated, 0.99)
+    np.testing.assert_allclose(r, [values.q[0] - 0.99 * values.v_next[0], values.q[1]], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def pendulum_setup():
+    env = envs.make("pendulum")
+    d, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+    cfg = iq.Config(num_envs=2, learning_starts=4, buffer_size=64, **TINY)
+    return env, data.to_jax(data.select_trajectories(d, 1)), iq.make_train(cfg, env)
+
+
+def test_vmapped_runs_equal_single_runs_online(pendulum_setup):
+    env, demos, trainer = pendulum_setup
+    keys = jax.random.split(jax.random.PRNGKey(7), 2)
+    hp = iq.Hparams(critic_lr=jnp.array([1e-3, 3e-4]))
+    batched = loop.run(trainer, keys, hp, 4, demos=demos)  # updates from step 2 on
+    i = 1  # the second run: a wrong seed or hparam mapping cannot pass
+    single = loop.run(trainer, keys[i:i + 1], iq.Hparams(critic_lr=hp.critic_lr[i:i + 1]), 4, demos=demos)
+    for a, b in zip(jax.tree.leaves(batched.state), jax.tree.leaves(single.state)):
+        np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b)[0], rtol=1e-5, atol=1e-6)
+    for k in ("iq_loss", "actor_loss", "chi2", "expert_reward", "replay_reward"):
+        assert np.isfinite(batched.metrics[k]).all(), k
+    assert trainer.policy_spec.kind == "tanh_gaussian"
+
+
+def test_offline_cartpole_from_four_trajectories_every_seed():
+    """Expert-only IQ-Learn on 4 shipped cartpole trajectories: 3 seeds, 1000 updates (~20 s)."""
+    env = envs.make("cartpole")
+    d, _ = data.load_demos(experts.resolve_demos("cartpole"), env)
+    trainer = iq.make_train(iq.Config(offline=True, hidden=(32, 32), batch_size=64, num_updates=100), env)
+    assert trainer.env_steps_per_step == 0
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    res = loop.run(trainer, keys, iq.Hparams(critic_lr=1e-3), 10, demos=data.to_jax(data.select_trajectories(d, 4)))
+    act = pol.make_act(trainer.policy_spec)
+    returns = jax.jit(jax.vmap(lambda p, k: ev.evaluate(env, act, p, k, 8)))(
+        jax.vmap(trainer.policy)(res.state), jax.random.split(jax.random.PRNGKey(1), 3))
+    scores = experts.normalize("cartpole", np.asarray(returns).mean(1))
+    assert scores.min() >= 0.9, scores
