@@ -138,3 +138,17 @@ def test_check_demos_errors():
         op.check_demos(d, env, True, "ValueDICE")
     with pytest.raises(ValueError, match="num_envs, train_freq"):
         op.Config(num_updates=0)
+
+
+def test_episode_starts_of_expert_and_replay_data():
+    d = data.to_jax(tiny_demos())
+    obs, mask = op.episode_starts(op.ExpertAndReplay(d, d), absorbing=True)
+    assert obs.shape == (10, 3)
+    np.testing.assert_array_equal(mask, [1, 0, 1, 0, 0] * 2)  # rows 0 and 2 start episodes; row 4 is padding
+    np.testing.assert_array_equal(obs[2], [3, 3, 0])
+    cfg = op.Config(offline=True, initial_states="reset", batch_size=200)
+    env = envs.make("pendulum")
+    s0 = op.initial_obs(cfg, env, jax.random.PRNGKey(0), None, (obs, mask))
+    assert {tuple(r) for r in np.asarray(s0)} == {(1, 1, 0), (3, 3, 0)}
+    with pytest.raises(ValueError, match="unknown initial_states 'first'"):
+        op.Config(initial_states="first")

@@ -14,6 +14,10 @@
   offline trainer receives as its ``demos`` argument (the expert's and a fixed
   non-expert dataset standing in for the replay buffer), masked row sampling, and
   online collection into a replay buffer with a masked (compacting) write.
+- **The trainer** (:func:`make_trainer`) that ValueDICE and IQ-Learn share: an
+  algorithm is a :class:`Learner` (its networks, update and policy); collection,
+  replay, batch sampling, warm-up and initial states (``Config.initial_states``) are
+  here once.
 """
 
 from __future__ import annotations
