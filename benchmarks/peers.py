@@ -1,0 +1,437 @@
+"""jaxil vs the PyTorch `imitation` library, same task and env-step budget, one run.
+
+    python -m benchmarks.peers [--algos gail,airl] [--jaxil-seeds 1,16] [--imitation-seeds 2]
+                               [--budget 327680] [--trajectories 20] [--quick]
+
+Per algorithm (GAIL, AIRL on cartpole) both libraries learn from the same demos
+(jaxil's shipped cartpole expert demos, the first ``--trajectories`` episodes,
+converted to ``imitation`` trajectories for the peer) for the same number of env
+steps, and every 16384 env steps (one round of the peer: 8 envs x 2048 PPO steps;
+16 PPO iterations of jaxil's cartpole default, 8 envs x 128 steps) both evaluate
+their current deterministic policy on ``--eval-episodes`` fresh CartPole episodes.
+The score is normalised with the random and expert returns of jaxil's shipped
+cartpole expert (0 = uniform random policy, 1 = the expert's 500).
+
+* jaxil: ``jaxil train``'s defaults (``jaxil.runs.build_trainer``), all seeds in
+  one ``jit(vmap(scan))`` program through ``jaxil.loop.run``; evaluation in its
+  ``on_chunk`` callback.
+* imitation: its GAIL / AIRL with the PPO generator and the settings of its
+  documentation's CartPole examples (``docs/tutorials/3_train_gail``,
+  ``4_train_airl``), on gymnasium's ``CartPole-v1`` (``allow_variable_horizon``,
+  since episodes end when the pole falls); one seed after another, as that
+  library runs seeds; evaluation in ``train``'s per-round callback.
+
+Wall time is end to end (building the trainer, initialisation and, for jaxil,
+tracing and compilation) and excludes the evaluations on both sides: the time
+spent inside the evaluation callbacks is measured and subtracted. Time to 0.9 of
+a seed is the training wall time at the end of the first evaluation interval
+after which that seed scores >= 0.9. jaxil's per-seed time at S seeds is the
+program's wall time divided by S; the headline "all seeds" time is when its
+last seed reached 0.9, divided by S. The peer's per-seed time is the mean over
+its seeds; a seed that never reaches 0.9 counts with its whole training time,
+which makes the ratio a lower bound (marked ">="). Writes
+``benchmarks/results/peers-<date>-<device>.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import tempfile
+import time
+
+import jax
+import numpy as np
+
+from jaxil import data, eval as ev, experts, loop, policy as pol, runs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ENV = "cartpole"
+GYM_ENV = "CartPole-v1"
+THRESHOLD = 0.9
+ROUND_STEPS = 8 * 2048  # the peer's round: n_envs x PPO n_steps; also jaxil's eval interval
+DEFAULT_BUDGET = 20 * ROUND_STEPS  # 327680 env steps: 20 peer rounds = 320 jaxil GAIL iterations
+QUICK_BUDGET = 6 * ROUND_STEPS
+INSTALL_HINT = "pip install torch==2.13.0 && pip install -e '.[peers]'"
+
+# The imitation library's documented CartPole settings (docs/tutorials/3_train_gail.ipynb,
+# 4_train_airl.ipynb): PPO generator on 8 envs, RunningNorm discriminator inputs.
+IMITATION_SETTINGS = {
+    "gail": {"ppo": dict(batch_size=64, ent_coef=0.0, learning_rate=4e-4, gamma=0.95, n_epochs=5),
+             "trainer": dict(demo_batch_size=1024, gen_replay_buffer_capacity=512, n_disc_updates_per_round=8),
+             "reward_net": "BasicRewardNet"},
+    "airl": {"ppo": dict(batch_size=64, ent_coef=0.0, learning_rate=5e-4, gamma=0.95, clip_range=0.1, vf_coef=0.1,
+                         n_epochs=5),
+             "trainer": dict(demo_batch_size=2048, gen_replay_buffer_capacity=512, n_disc_updates_per_round=16),
+             "reward_net": "BasicShapedRewardNet"},
+}
+N_ENVS = 8
+
+
+# ---- shared -----------------------------------------------------------------------------
+
+def cartpole_demos(trajectories: int):
+    """``(env, jax demos, numpy demos, (random, expert) returns)`` of the shipped cartpole demos."""
+    env = runs.make_env(ENV)
+    arrays, meta = runs.load_task_demos(ENV, env, trajectories)
+    refs = (meta.random_return, meta.expert_return)
+    return env, arrays, data.to_numpy(arrays), refs
+
+
+def _normalize(returns, refs) -> np.ndarray:
+    return np.asarray(ev.normalized_score(np.asarray(returns, np.float64), *refs))
+
+
+class HitClock:
+    """Training wall time (evaluation excluded) and first time each seed reaches the threshold."""
+
+    def __init__(self, seeds: int, threshold: float = THRESHOLD):
+        self.start = time.perf_counter()
+        self.eval_s = 0.0
+        self.threshold = threshold
+        self.hit_s: list[float | None] = [None] * seeds
+        self.hit_steps: list[int | None] = [None] * seeds
+        self.curve: list[dict] = []
+
+    def train_s(self, now: float | None = None) -> float:
+        return (time.perf_counter() if now is None else now) - self.start - self.eval_s
+
+    def record(self, env_steps: int, evaluate) -> np.ndarray:
+        """Calls ``evaluate() -> normalised scores [seeds]`` off the training clock."""
+        t0 = time.perf_counter()
+        train_s = self.train_s(t0)
+        scores = np.asarray(evaluate(), np.float64)
+        for i, s in enumerate(scores):
+            if self.hit_s[i] is None and s >= self.threshold:
+                self.hit_s[i], self.hit_steps[i] = train_s, env_steps
+        self.curve.append({"env_steps": env_steps, "train_s": train_s, "normalized": scores.tolist()})
+        self.eval_s += time.perf_counter() - t0
+        return scores
+
+
+def _summary(library: str, algo: str, seeds: int, runs_per_program: int, clock_rows: list[dict], env_steps: int,
+             extra: dict) -> dict:
+    """One result row from per-seed hit times (``clock_rows``: dicts of one seed each)."""
+    final = np.array([r["final_normalized"] for r in clock_rows])
+    wall = np.array([r["wall_s"] for r in clock_rows])  # wall of the program the seed ran in
+    hit = [r["time_to_0.9_s"] for r in clock_rows]
+    per_seed_hit = [None if h is None else h / runs_per_program for h in hit]
+    reached = sum(h is not None for h in hit)
+    if runs_per_program > 1:  # one vmapped program: the batch is done when its last seed is
+        all_hit = None if reached < seeds else max(hit) / runs_per_program
+        bound = float(wall.max() / runs_per_program)
+    else:  # independent runs: mean of the seeds' own times
+        all_hit = None if reached < seeds else float(np.mean(hit))
+        bound = float(np.mean([w if h is None else h for h, w in zip(hit, wall)]))
+    total_wall = float(wall.max()) if runs_per_program > 1 else float(wall.sum())
+    return {"library": library, "algo": algo, "env": ENV, "seeds": seeds,
+            "wall_s_end_to_end": total_wall, "wall_s_per_seed": total_wall / seeds,
+            "env_steps": env_steps, "env_steps_per_s": env_steps * seeds / total_wall,
+            "final_normalized": final.tolist(), "final_normalized_mean": float(final.mean()),
+            "final_normalized_worst": float(final.min()),
+            "time_to_0.9_s": hit, "time_to_0.9_per_seed_s": per_seed_hit,
+            "env_steps_to_0.9": [r["env_steps_to_0.9"] for r in clock_rows],
+            "seeds_reaching_0.9": reached,
+            "per_seed_time_to_0.9_s": all_hit,
+            "per_seed_time_to_0.9_lower_bound_s": bound if all_hit is None else all_hit,
+            **extra}
+
+
+# ---- jaxil --------------------------------------------------------------------------------
+
+def _jaxil_eval_fn(env, trainer, seeds: int, episodes: int):
+    act = pol.make_act(trainer.policy_spec)
+
+    def returns(states, key):
+        params = jax.vmap(trainer.policy)(states)
+        return jax.vmap(lambda p, k: ev.evaluate(env, act, p, k, episodes))(params, jax.random.split(key, seeds))
+
+    return jax.jit(returns)
+
+
+def jaxil_adversarial(algo: str, seeds: int, budget: int, trajectories: int, eval_episodes: int,
+                      seed: int = 0) -> dict:
+    """jaxil's ``algo`` with ``jaxil train``'s cartpole defaults, ``seeds`` vmapped seeds, ``budget`` env steps."""
+    env, demos, _, refs = cartpole_demos(trajectories)
+    clock = HitClock(seeds)
+    trainer, config, hparams, _, _ = runs.build_trainer(algo, env)
+    per_iter = trainer.env_steps_per_step
+    chunk = max(1, ROUND_STEPS // per_iter)
+    iterations = budget // (chunk * per_iter) * chunk
+    if iterations < chunk:
+        raise ValueError(f"budget {budget} is below one evaluation interval of {chunk * per_iter} env steps")
+    k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
+    evaluate = _jaxil_eval_fn(env, trainer, seeds, eval_episodes)
+    last = {}
+
+    def on_chunk(done, state, metrics):
+        key = jax.random.fold_in(k_eval, done)
+        last["scores"] = clock.record(done * per_iter, lambda: _normalize(evaluate(state, key).mean(1), refs))
+
+    run = loop.run(trainer, jax.random.split(k_train, seeds), hparams, iterations, demos=demos, chunk_steps=chunk,
+                   on_chunk=on_chunk)
+    wall = clock.train_s()
+    final = last["scores"]
+    rows = [{"wall_s": wall, "final_normalized": float(final[i]), "time_to_0.9_s": clock.hit_s[i],
+             "env_steps_to_0.9": clock.hit_steps[i]} for i in range(seeds)]
+    return _summary("jaxil", algo, seeds, seeds, rows, run.env_steps,
+                    {"version": jaxil.__version__, "jax": jax.__version__, "device": jax.devices()[0].device_kind,
+                     "iterations": iterations, "env_steps_per_iteration": per_iter, "eval_every_env_steps":
+                     chunk * per_iter, "eval_s_excluded": clock.eval_s, "curve": clock.curve,
+                     "settings": {"config": repr(config), "hparams": repr(hparams)}})
+
+
+# ---- the imitation library -------------------------------------------------------------------
+
+def _imitation_modules():
+    import gymnasium
+    import stable_baselines3
+    import torch
+    from imitation.algorithms.adversarial import airl, gail
+    from imitation.data import types
+    from imitation.rewards import reward_nets
+    from imitation.util import logger, networks, util
+
+    return gymnasium, stable_baselines3, torch, {"gail": gail.GAIL, "airl": airl.AIRL}, types, reward_nets, \
+        logger, networks, util
+
+
+def imitation_trajectories(demos_np, types_module) -> list:
+    """jaxil demos as ``imitation.data.types.Trajectory`` objects (one per episode)."""
+    from jaxil.data.importers import demos_to_episodes
+
+    out = []
+    for ep in demos_to_episodes(demos_np):
+        out.append(types_module.Trajectory(obs=np.asarray(ep.observations, np.float32),
+                                           acts=np.asarray(ep.actions, np.int64), infos=None,
+                                           terminal=bool(np.asarray(ep.terminated)[-1])))
+    return out
+
+
+def _imitation_eval(policy, venv, episodes: int, refs) -> float:
+    """Mean normalised return of ``episodes`` deterministic episodes (stable-baselines3's evaluate_policy)."""
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    returns, _ = evaluate_policy(policy, venv, n_eval_episodes=episodes, deterministic=True,
+                                 return_episode_rewards=True)
+    return float(_normalize(np.mean(returns), refs))
+
+
+def imitation_one_seed(algo: str, seed: int, budget: int, trajectories: list, refs, eval_episodes: int) -> dict:
+    gym, sb3, torch, classes, _, reward_nets, logger, networks, util = _imitation_modules()
+    settings = IMITATION_SETTINGS[algo]
+    clock = HitClock(1)
+    torch.manual_seed(seed)
+    venv = util.make_vec_env(GYM_ENV, n_envs=N_ENVS, rng=np.random.default_rng(seed))
+    learner = sb3.PPO(env=venv, policy=sb3.ppo.MlpPolicy, seed=seed, **settings["ppo"])
+    net_cls = getattr(reward_nets, settings["reward_net"])
+    reward_net = net_cls(observation_space=venv.observation_space, action_space=venv.action_space,
+                         normalize_input_layer=networks.RunningNorm)
+    with tempfile.TemporaryDirectory() as log_dir:
+        trainer = classes[algo](demonstrations=trajectories, venv=venv, gen_algo=learner, reward_net=reward_net,
+                                allow_variable_horizon=True, log_dir=log_dir,
+                                custom_logger=logger.configure(log_dir, format_strs=[]), **settings["trainer"])
+        eval_venv = util.make_vec_env(GYM_ENV, n_envs=N_ENVS, rng=np.random.default_rng(10_000 + seed))
+        round_steps = trainer.gen_train_timesteps
+        last = {}
+
+        def callback(r):
+            last["score"] = clock.record((r + 1) * round_steps,
+                                         lambda: [_imitation_eval(learner, eval_venv, eval_episodes, refs)])[0]
+
+        trainer.train(budget, callback=callback)
+    wall = clock.train_s()
+    rounds = budget // round_steps
+    return {"wall_s": wall, "final_normalized": last["score"], "time_to_0.9_s": clock.hit_s[0],
+            "env_steps_to_0.9": clock.hit_steps[0], "eval_s_excluded": clock.eval_s, "curve": clock.curve,
+            "env_steps": rounds * round_steps}
+
+
+def imitation_adversarial(algo: str, seeds: int, budget: int, trajectories: int, eval_episodes: int,
+                          torch_threads: int = 1) -> dict:
+    """The imitation library's ``algo`` on gymnasium CartPole-v1, ``seeds`` runs one after another.
+
+    ``torch_threads=1``: its small MLPs run fastest on one thread; two threads on a
+    2-core machine shared with other jobs made a GAIL round about 10x slower.
+    """
+    try:
+        _, _, torch, _, types_module, *_ = _imitation_modules()
+    except ImportError as e:
+        return {"library": "imitation", "algo": algo, "env": ENV,
+                "skipped": f"imitation library not installed ({e.name}); {INSTALL_HINT}"}
+    import imitation
+
+    torch.set_num_threads(torch_threads)
+    _, _, demos_np, refs = cartpole_demos(trajectories)
+    trajs = imitation_trajectories(demos_np, types_module)
+    rows = [imitation_one_seed(algo, s, budget, trajs, refs, eval_episodes) for s in range(seeds)]
+    return _summary("imitation", algo, seeds, 1, rows, rows[0]["env_steps"],
+                    {"version": imitation.__version__, "torch": torch.__version__, "torch_threads": torch_threads,
+                     "eval_every_env_steps": ROUND_STEPS, "eval_s_excluded": sum(r["eval_s_excluded"] for r in rows),
+                     "curve": [r["curve"] for r in rows],
+                     "settings": {**IMITATION_SETTINGS[algo], "n_envs": N_ENVS, "env": GYM_ENV}})
+
+
+# ---- comparisons -----------------------------------------------------------------------------
+
+def _ratios(rows: list[dict], peer: dict) -> None:
+    """Per-seed time-to-0.9 ratio (peer / jaxil) on every jaxil row; ``>=`` when it is a lower bound."""
+    if "skipped" in peer:
+        return
+    peer_exact = peer["per_seed_time_to_0.9_s"]
+    peer_time = peer_exact if peer_exact is not None else peer["per_seed_time_to_0.9_lower_bound_s"]
+    for r in rows:
+        mine = r["per_seed_time_to_0.9_s"]
+        if mine is None:
+            r["speedup_time_to_0.9"], r["speedup_kind"] = None, "jaxil did not reach 0.9 on every seed"
+        else:
+            r["speedup_time_to_0.9"] = peer_time / mine
+            r["speedup_kind"] = "exact" if peer_exact is not None else "lower bound (imitation did not reach 0.9)"
+        r["score_at_least_peer"] = r["final_normalized_mean"] >= peer["final_normalized_mean"]
+
+
+def adversarial_cartpole(algo: str, jaxil_seeds=(1, 16), imitation_seeds: int = 2, budget: int = DEFAULT_BUDGET,
+                         trajectories: int = 20, eval_episodes: int = 16, torch_threads: int = 1) -> dict:
+    rows = [jaxil_adversarial(algo, s, budget, trajectories, eval_episodes) for s in jaxil_seeds]
+    peer = imitation_adversarial(algo, imitation_seeds, budget, trajectories, eval_episodes, torch_threads) \
+        if imitation_seeds \
+        else {"library": "imitation", "algo": algo, "env": ENV, "skipped": "--imitation-seeds 0"}
+    _ratios(rows, peer)
+    return {"algo": algo, "env": ENV, "budget_env_steps": budget, "trajectories": trajectories,
+            "eval_episodes": eval_episodes, "jaxil": rows, "imitation": peer}
+
+
+def gail_cartpole(seeds=(1, 16), budget: int = DEFAULT_BUDGET, quick: bool = False, imitation_seeds: int = 2,
+                  trajectories: int = 20) -> dict:
+    """GAIL on cartpole, jaxil at ``seeds`` vmapped seeds vs ``imitation_seeds`` runs of the imitation library."""
+    return adversarial_cartpole("gail", seeds, 1 if quick else imitation_seeds, QUICK_BUDGET if quick else budget,
+                                trajectories)
+
+
+def airl_cartpole(seeds=(1, 16), budget: int = DEFAULT_BUDGET, quick: bool = False, imitation_seeds: int = 2,
+                  trajectories: int = 20) -> dict:
+    """AIRL on cartpole, as :func:`gail_cartpole`."""
+    return adversarial_cartpole("airl", seeds, 1 if quick else imitation_seeds, QUICK_BUDGET if quick else budget,
+                                trajectories)
+
+
+PEERS = {"gail": gail_cartpole, "airl": airl_cartpole}
+
+
+# ---- report -------------------------------------------------------------------------------
+
+def _fmt(v, spec=".2f", none="never"):
+    return none if v is None else format(v, spec)
+
+
+def _markdown(result: dict) -> str:
+    lines = [f"# jaxil vs the imitation library ({result['date']}, {result['device']}, {result['cpu_count']} cores)",
+             "", "Same demos (jaxil's shipped cartpole expert demos), same env-step budget, both libraries in one "
+             "run. Wall time end to end (trainer construction, initialisation, jaxil's compilation), evaluations "
+             "excluded on both sides. jaxil's seeds run in one vmapped program (per seed = program time / seeds); "
+             "the imitation library's run one after another. Normalised score: 0 = random policy "
+             f"({result['refs'][0]:.1f}), 1 = expert ({result['refs'][1]:.0f}); deterministic policy, "
+             "mean of the evaluation episodes.", ""]
+    for c in result["comparisons"]:
+        peer = c["imitation"]
+        lines += [f"## {c['algo'].upper()} on {c['env']}", "",
+                  f"{c['budget_env_steps']} env steps per seed, {c['trajectories']} demo trajectories, evaluation "
+                  f"every {ROUND_STEPS} env steps on {c['eval_episodes']} episodes.", "",
+                  "| library | seeds | wall s (end to end) | wall s per seed | env steps/s | seeds reaching 0.9 | "
+                  "per-seed time to 0.9 s | final normalized mean (worst) | speedup per seed to 0.9 |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in [*c["jaxil"], peer]:
+            if "skipped" in r:
+                lines.append(f"| imitation | - | skipped: {r['skipped']} | | | | | | |")
+                continue
+            t = r["per_seed_time_to_0.9_s"]
+            t_txt = _fmt(t, ".3f") if t is not None else f">= {r['per_seed_time_to_0.9_lower_bound_s']:.2f} (not all)"
+            sp = r.get("speedup_time_to_0.9")
+            sp_txt = "" if r["library"] != "jaxil" else \
+                ("n/a" if sp is None else f"{'>= ' if r['speedup_kind'].startswith('lower') else ''}{sp:.1f}x")
+            lines.append(f"| {r['library']} | {r['seeds']} | {r['wall_s_end_to_end']:.1f} | "
+                         f"{r['wall_s_per_seed']:.2f} | {r['env_steps_per_s']:.0f} | "
+                         f"{r['seeds_reaching_0.9']}/{r['seeds']} | {t_txt} | "
+                         f"{r['final_normalized_mean']:.2f} ({r['final_normalized_worst']:.2f}) | {sp_txt} |")
+        lines.append("")
+        for r in [*c["jaxil"], peer]:
+            if "skipped" in r:
+                continue
+            steps = ", ".join(_fmt(s, "d") for s in r["env_steps_to_0.9"])
+            lines.append(f"- {r['library']} x{r['seeds']}: env steps to 0.9 per seed: {steps}; "
+                         f"evaluation time excluded {r['eval_s_excluded']:.1f} s.")
+        if "skipped" not in peer:
+            lines.append(f"- imitation {peer['version']} (torch {peer['torch']}, {peer['torch_threads']} thread(s)) "
+                         f"settings: {peer['settings']}.")
+        lines.append("")
+    goal = result["goal"]
+    lines += [f"Goal: >= {goal['target']:.0f}x less wall time per seed to 0.9 at >= 16 seeds, with final scores at "
+              f"least as high, for every algorithm: {goal['measured']}; met: {goal['met']}.", ""]
+    if result.get("note"):
+        lines += [result["note"], ""]
+    return "\n".join(lines)
+
+
+def _goal(comparisons: list[dict], target: float = 100.0) -> dict:
+    measured, met = {}, True
+    for c in comparisons:
+        big = [r for r in c["jaxil"] if r["seeds"] >= 16]
+        if not big or "skipped" in c["imitation"]:
+            measured[c["algo"]], met = None, False
+            continue
+        r = max(big, key=lambda x: x["seeds"])
+        sp = r.get("speedup_time_to_0.9")
+        measured[c["algo"]] = {"seeds": r["seeds"], "speedup": sp, "kind": r.get("speedup_kind"),
+                               "score_at_least_peer": r.get("score_at_least_peer")}
+        met = met and sp is not None and sp >= target and bool(r.get("score_at_least_peer"))
+    return {"name": "per-seed wall time to 0.9 normalized, imitation / jaxil, at >= 16 seeds", "target": target,
+            "measured": measured, "met": met}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--algos", default="gail,airl")
+    p.add_argument("--jaxil-seeds", default="1,16")
+    p.add_argument("--imitation-seeds", type=int, default=2, help="runs of the imitation library per algorithm")
+    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="env steps per seed")
+    p.add_argument("--trajectories", type=int, default=20, help="demo trajectories (shipped cartpole has 20)")
+    p.add_argument("--eval-episodes", type=int, default=16)
+    p.add_argument("--torch-threads", type=int, default=1, help="torch threads of the imitation library")
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_BUDGET} env steps, 1 imitation seed")
+    p.add_argument("--out", default=os.path.join(HERE, "results"))
+    p.add_argument("--tag", default="", help="suffix of the result file names")
+    p.add_argument("--note", default="", help="a sentence added to the markdown (e.g. the machine's load)")
+    args = p.parse_args(argv)
+    algos = args.algos.split(",")
+    for a in algos:
+        if a not in PEERS:
+            raise ValueError(f"unknown algorithm {a!r}; choose from {sorted(PEERS)}")
+    budget = QUICK_BUDGET if args.quick else args.budget
+    peer_seeds = min(args.imitation_seeds, 1) if args.quick else args.imitation_seeds
+    seeds = tuple(int(s) for s in args.jaxil_seeds.split(","))
+    comparisons = [adversarial_cartpole(a, seeds, peer_seeds, budget, args.trajectories, args.eval_episodes,
+                                        args.torch_threads) for a in algos]
+    date = datetime.date.today().isoformat()
+    device = jax.devices()[0].platform
+    tag = "-".join(filter(None, ["quick" if args.quick else "", args.tag]))
+    result = {"benchmark": "peers", "date": date, "device": device, "device_kind": jax.devices()[0].device_kind,
+              "cpu_count": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
+              "refs": list(experts.reference_returns(ENV)), "threshold": THRESHOLD, "quick": args.quick,
+              "comparisons": comparisons, "goal": _goal(comparisons), "note": args.note}
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"peers-{date}-{device}{'-' + tag if tag else ''}")
+    with open(stem + ".json", "w") as f:
+        json.dump(result, f, indent=1)
+    md = _markdown(result)
+    with open(stem + ".md", "w") as f:
+        f.write(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
