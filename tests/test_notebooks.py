@@ -11,6 +11,7 @@ import os
 
 import pytest
 
+# Only the executed notebooks; their jupytext sources in notebooks/src/ are not run here.
 NOTEBOOKS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), os.pardir, "notebooks", "*.ipynb")))
 
 
@@ -39,3 +40,13 @@ def test_notebook_runs_at_small_scale(path, tmp_path, monkeypatch):
         summary = json.loads(summary_path.read_text())
         assert 1.6 <= summary["slope"]["BC"] <= 2.4, summary["slope"]
         assert 0.7 <= summary["slope"]["DAgger"] <= 1.3, summary["slope"]
+    if name == "maxent_irl_objectworld":
+        evd = json.loads(summary_path.read_text())["evd_mean"]
+        deep, linear = evd["deep MaxEnt"]["train"], evd["linear MaxEnt"]["train"]
+        assert deep[-1] < 0.6 * deep[0], deep  # deep MaxEnt's EVD falls with more demonstrations
+        assert deep[-1] < linear[-1], (deep, linear)  # and ends below the linear reward's
+    if name == "00_quickstart":
+        norm = json.loads(summary_path.read_text())["normalized"]
+        assert min(norm["cartpole"]["BC"][-1]) >= 0.9, norm["cartpole"]["BC"]  # worst seed, most trajectories
+        dagger, bc = norm["pendulum"]["DAgger"][0], norm["pendulum"]["BC"][0]  # one trajectory
+        assert sum(dagger) / len(dagger) > sum(bc) / len(bc) + 0.3, (dagger, bc)
