@@ -80,8 +80,11 @@ def collect(policy: str, episodes: int = 50, out: str = "demos.npz", seed: int =
           f"{np.mean(dmeta.returns):.2f}, to {out}")
 
 
+TrainAlgo = Literal[tuple(runs.algo_names())]  # every trainer: RL (ppo, sac) and imitation
+
+
 def train(
-    algo: tyro.conf.Positional[Literal["ppo", "sac", "bc", "dagger", "gail", "airl"]],
+    algo: tyro.conf.Positional[TrainAlgo],
     env: str = "cartpole",
     demos: str | None = None,
     num_trajectories: int | None = None,
@@ -92,6 +95,8 @@ def train(
     expert: str | None = None,
     reward: str | None = None,
     subsample: int | None = None,
+    offline: bool = False,
+    replay: str | None = None,
 ) -> dict:
     """Train ALGO over vmapped seeds and write OUT/results.json.
 
@@ -111,9 +116,12 @@ def train(
             to optimise instead of the env reward, e.g. in a changed env.
         subsample: keep every N-th transition of each demo trajectory, from a random start
             (GAIL's experiments use 20).
+        offline: valuedice / iqlearn: learn from the data alone, no env interaction.
+        replay: valuedice --offline: the non-expert dataset that stands in for the replay
+            buffer (any --demos source; default mixed:ENV, built from ENV's shipped expert).
     """
     job = runs.train_job(algo, env, out, seeds, steps, seed, demos, num_trajectories, expert=expert, reward=reward,
-                         subsample=subsample)
+                         subsample=subsample, offline=offline, replay=replay)
     jlog.print_score_table(f"{algo} on {env}", {algo: (job.returns, job.normalized)})
     return job.result
 
@@ -133,11 +141,10 @@ def quickstart(out: str = "runs/quickstart", seeds: int = 4) -> None:
     qs.main(out, seeds)
 
 
-SweepAlgo = Literal[tuple(runs.algo_names())]  # every trainer `jaxil train` knows
 
 
 def sweep(
-    algo: tyro.conf.Positional[SweepAlgo],
+    algo: tyro.conf.Positional[TrainAlgo],
     env: str = "cartpole",
     demos: str | None = None,
     num_trajectories: int | None = None,
@@ -159,6 +166,8 @@ def sweep(
     num_processes: int = 1,
     process_id: int = 0,
     subsample: int | None = None,
+    offline: bool = False,
+    replay: str | None = None,
 ) -> dict:
     """Train ALGO over seeds x hyperparameter settings as one vmapped program, sharded over devices.
 
@@ -190,13 +199,15 @@ def sweep(
         num_processes: number of processes in a multi-process sweep.
         process_id: this process's index in a multi-process sweep.
         subsample: keep every N-th transition of each demo trajectory, from a random start.
+        offline: valuedice / iqlearn: learn from the data alone (as for `jaxil train`).
+        replay: valuedice --offline: the non-expert dataset (as for `jaxil train`).
     """
     from jaxil import sweep as sw
 
     sw.init_distributed(coordinator, num_processes, process_id)
     job = sw.sweep_job(algo, env, out, seeds, steps, seed, demos, num_trajectories, expert, grid, random, num_draws,
                        max_batch, chunk_steps, checkpoint_every, keep_checkpoints, resume, tensorboard,
-                       subsample=subsample)
+                       subsample=subsample, offline=offline, replay=replay)
     return job.result
 
 

@@ -71,7 +71,7 @@ def make_env(arg: str):
     return envs.make(name, **options)
 
 
-def _setup(algo: str, env, steps: int | None, expert: str | None = None, reward_fn=None):
+def _setup(algo: str, env, steps: int | None, expert: str | None = None, reward_fn=None, offline: bool = False):
     if algo in experts.ALGOS:
         rec = experts.recipe(env.spec.name)
         if rec.algo != algo:
@@ -81,7 +81,7 @@ def _setup(algo: str, env, steps: int | None, expert: str | None = None, reward_
         trainer = experts.ALGOS[algo].make_train(rec.config, env, reward_fn=reward_fn)
         return trainer, rec.config, rec.hparams, rec.num_steps, rec.chunk_steps
     if algo in algos.ALGOS:
-        config, hparams, n = algos.defaults(algo, env.spec.name)
+        config, hparams, n = algos.defaults(algo, env.spec.name, offline)
         n = steps or n
         chunk = experts.with_steps(experts.Recipe(algo, config, hparams, n, max(1, n // 10)), n).chunk_steps
         return _make(algo, config, env, expert), config, hparams, n, chunk
@@ -98,12 +98,13 @@ def _make(algo: str, config, env, expert: str | None, reward_fn=None):
 
 
 def build_trainer(algo: str, env, steps: int | None = None, expert: str | None = None, config: Any = None,
-                  reward: str | None = None):
+                  reward: str | None = None, offline: bool = False):
     """``(trainer, config, default hparams, num_steps, chunk_steps)`` for a training job.
 
     Shared by ``jaxil train`` and ``jaxil sweep``: defaults per algorithm and env,
     ``config`` overriding them, the DAgger expert and a learned ``reward`` directory
-    (PPO / SAC) loaded and checked against ``env``.
+    (PPO / SAC) loaded and checked against ``env``; ``offline`` the data-only mode of
+    ``algos.OFFLINE_SWITCH`` algorithms.
     """
     if expert is not None and algo not in algos.NEEDS_EXPERT:
         raise ValueError(f"{algo} does not query an expert; --expert is for {sorted(algos.NEEDS_EXPERT)}")
@@ -115,18 +116,23 @@ def build_trainer(algo: str, env, steps: int | None = None, expert: str | None =
         r_spec, r_params = rewards.load_reward(reward)
         rewards.check_env(r_spec, env.spec, where=f"reward {reward!r}")
         reward_fn = rewards.as_rl_reward(r_spec, r_params)
-    trainer, cfg, hp, n, chunk = _setup(algo, env, steps, expert, reward_fn)
+    if offline and algo not in algos.ALGOS:
+        raise ValueError(f"--offline is for {sorted(algos.OFFLINE_SWITCH)}, not the RL algorithm {algo}")
+    trainer, cfg, hp, n, chunk = _setup(algo, env, steps, expert, reward_fn, offline)
     if config is not None:
         cfg, trainer = config, _make(algo, config, env, expert, reward_fn)
     return trainer, cfg, hp, n, chunk
 
 
 def job_demos(algo: str, env, demos: str | None, num_trajectories: int | None, subsample: int | None = None,
-              seed: int = 0):
+              seed: int = 0, replay: str | None = None, offline: bool = False):
     """``(demo arrays, metadata, (random, expert) reference returns, results.json extras)``.
 
     Imitation algorithms need ``demos``; RL algorithms refuse them. The reference
     returns come from the demos' metadata, else from the env's shipped expert.
+    Offline ValueDICE also learns from ``replay``, a dataset of any behaviour
+    (default ``mixed:ENV``, see :func:`jaxil.data.load_any`): the arrays are then an
+    :class:`jaxil.algos.offpolicy.ExpertAndReplay` pair.
     """
     refs = experts.reference_returns(env.spec.name)
     if algo not in algos.ALGOS:
@@ -138,19 +144,30 @@ def job_demos(algo: str, env, demos: str | None, num_trajectories: int | None, s
         raise ValueError(f"{algo} learns from demonstrations: give --demos PATH or a shipped name "
                          f"({', '.join(experts.SHIPPED)})")
     arrays, meta = load_task_demos(demos, env, num_trajectories, subsample, seed)
+    if algo in algos.NEEDS_REWARDS and not meta.returns:
+        raise ValueError(f"{algo} learns from the rewards in its dataset, and {demos!r} has none")
     if meta.expert_return is not None and meta.random_return is not None:
         refs = (meta.random_return, meta.expert_return)
     extra = {"demos": demos, "num_trajectories": data.num_episodes(arrays),
              "demo_transitions": int(np.asarray(arrays.mask).sum())}
     if subsample is not None:
         extra["subsample"] = subsample
+    if replay is not None and not (offline and algo == "valuedice"):
+        raise ValueError("--replay is the non-expert dataset of offline ValueDICE (valuedice --offline)")
+    if offline and algo == "valuedice":
+        extra["replay"] = replay = replay or f"mixed:{env.spec.name}"
+        replay_arrays, _ = data.load_any(experts.resolve_demos(replay), env)
+        arrays = algos.offpolicy.ExpertAndReplay(arrays, replay_arrays)
+    if offline:
+        extra["offline"] = True
     return arrays, meta, refs, extra
 
 
 def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | None = None, seed: int = 0,
               demos: str | None = None, num_trajectories: int | None = None, label: str | None = None,
               config: Any = None, hparams: Any = None, expert: str | None = None,
-              reward: str | None = None, subsample: int | None = None) -> Job:
+              reward: str | None = None, subsample: int | None = None, offline: bool = False,
+              replay: str | None = None) -> Job:
     """Trains ``seeds`` runs of ``algo`` in one vmapped program and writes ``out/results.json``.
 
     ``env_name`` may carry options (``point_maze:wall=right``). ``expert`` (DAgger) is
@@ -160,11 +177,12 @@ def train_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     GAIL and AIRL write the reward of their best seed to ``out/reward``.
     """
     env = make_env(env_name)
-    trainer, cfg, hp, n, chunk = build_trainer(algo, env, steps, expert, config, reward)
+    trainer, cfg, hp, n, chunk = build_trainer(algo, env, steps, expert, config, reward, offline)
     hp = hparams if hparams is not None else hp
-    demo_arrays, _, refs, extra = job_demos(algo, env, demos, num_trajectories, subsample, seed)
+    demo_arrays, _, refs, extra = job_demos(algo, env, demos, num_trajectories, subsample, seed, replay, offline)
     validate.check_hparams(hp, algo)
-    problem = None if demo_arrays is None else validate.batch_size_problem(cfg, demo_arrays, algo)
+    expert_arrays = getattr(demo_arrays, "expert", demo_arrays)
+    problem = None if expert_arrays is None else validate.batch_size_problem(cfg, expert_arrays, algo)
     if problem:  # minibatches are drawn with replacement: legal (GAIL's subsampled demos), but worth a word
         warnings.warn(problem + " Minibatches are drawn with replacement, so training goes on.", stacklevel=2)
     label = label or f"{algo} {env_name}"

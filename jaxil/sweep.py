@@ -321,7 +321,8 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
               grid: Sequence[str] = (), random: Sequence[str] = (), num_draws: int = 0,
               max_batch: int | None = None, chunk_steps: int | None = None, checkpoint_every: int = 0,
               keep_checkpoints: int = 3, resume: bool = False, tensorboard: bool = True, config: Any = None,
-              hparams: Any = None, on_chunk=None, quiet: bool = False, subsample: int | None = None) -> SweepResult:
+              hparams: Any = None, on_chunk=None, quiet: bool = False, subsample: int | None = None,
+              offline: bool = False, replay: str | None = None) -> SweepResult:
     """Trains ``seeds`` x settings runs of ``algo`` and writes ``out/results.json`` (process 0).
 
     ``checkpoint_every=K`` saves the whole batched state every K chunks under
@@ -334,7 +335,7 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     if checkpoint_every < 0:
         raise ValueError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
     env = runs.make_env(env_name)
-    trainer, cfg, base, n, chunk = runs.build_trainer(algo, env, steps, expert, config)
+    trainer, cfg, base, n, chunk = runs.build_trainer(algo, env, steps, expert, config, offline=offline)
     base = hparams if hparams is not None else base
     if chunk_steps is not None:
         if chunk_steps < 1 or n % chunk_steps:
@@ -343,7 +344,8 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     grid_values, draws = parse_grid(grid, base), parse_random(random, base)
     names = [*grid_values, *draws]
     settings = make_settings(base, grid_values, draws, num_draws, seed)
-    demo_arrays, _, refs, extra = runs.job_demos(algo, env, demos, num_trajectories, subsample, seed)
+    demo_arrays, _, refs, extra = runs.job_demos(algo, env, demos, num_trajectories, subsample, seed, replay,
+                                                    offline)
     seed_index, setting_index = run_indices(seeds, len(settings))
     num_runs = len(seed_index)
 

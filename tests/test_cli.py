@@ -73,3 +73,21 @@ def test_train_sac_on_a_saved_reward_in_a_changed_env(tmp_path):
         cli.train("sac", env="pendulum", reward=str(tmp_path / "r"), seeds=1, steps=1, out=out)
     with pytest.raises(ValueError, match="re-optimises a learned reward"):
         cli.train("bc", env="cartpole", demos="cartpole", reward=str(tmp_path / "r"), out=out)
+
+
+def test_train_offline_valuedice_learns_from_expert_and_mixed_replay(tmp_path):
+    result = cli.train("valuedice", env="cartpole", demos="cartpole", num_trajectories=2, seeds=2, steps=1,
+                       offline=True, out=str(tmp_path))
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["offline"] is True and saved["replay"] == "mixed:cartpole"
+    assert saved["env_steps"] == 0 and saved["config"]["offline"] is True
+    assert len(result["return"]) == 2 and np.all(np.isfinite(result["return"]))
+
+
+def test_train_offline_switch_and_replay_are_refused_where_they_do_not_apply(tmp_path):
+    with pytest.raises(ValueError, match="always offline"):
+        cli.train("iql", env="cartpole", demos="cartpole", offline=True, out=str(tmp_path))
+    with pytest.raises(ValueError, match="--replay"):
+        cli.train("valuedice", env="cartpole", demos="cartpole", replay="cartpole", out=str(tmp_path))
+    with pytest.raises(ValueError, match="Did you mean 'valuedice'"):
+        cli.train("valuedise", env="cartpole", demos="cartpole", out=str(tmp_path))

@@ -3,21 +3,31 @@
 import dataclasses
 
 from jaxil.algos import airl, apprenticeship, bc, dagger, gail, maxent_irl  # noqa: F401  (tabular IRL: not CLI trainers)
+from jaxil.algos import filtered_bc, iql, iqlearn, offpolicy, sqil, valuedice
 from jaxil import validate
 from jaxil.envs import BRAX_TASKS
 from jaxil.rl import ppo
 
-ALGOS = {"bc": bc, "dagger": dagger, "gail": gail, "airl": airl}
+ALGOS = {"bc": bc, "dagger": dagger, "gail": gail, "airl": airl, "valuedice": valuedice, "iqlearn": iqlearn,
+         "sqil": sqil, "iql": iql, "filtered_bc": filtered_bc}
 # Default trainer steps per algorithm for `jaxil train` when --steps is not given
-# (BC: logged points of 50 updates each; DAgger: rounds of interaction; GAIL/AIRL:
-# PPO iterations of 1024 env steps).
-DEFAULT_STEPS = {"bc": 40, "dagger": 5, "gail": 300, "airl": 300}
+# (BC, filtered BC: logged points of 50 updates each; DAgger: rounds of interaction;
+# GAIL/AIRL: PPO iterations of 1024 env steps; ValueDICE, IQ-Learn: one env step each
+# online, OFFLINE_STEPS offline; SQIL: SAC steps of 4 env steps; IQL: points of 100 updates).
+DEFAULT_STEPS = {"bc": 40, "dagger": 5, "gail": 300, "airl": 300, "valuedice": 4000, "iqlearn": 4000,
+                 "sqil": 5000, "iql": 100, "filtered_bc": 40}
 # Algorithms that query an expert policy during training (`--expert`).
 NEEDS_EXPERT = {"dagger"}
 ADVERSARIAL = {"gail", "airl"}
+# Algorithms with an online and an offline mode (`--offline`), and the trainer steps of
+# 100 updates each that the offline mode takes by default.
+OFFLINE_SWITCH = {"valuedice", "iqlearn"}
+OFFLINE_STEPS = 100
+# Offline algorithms that learn from the rewards in their dataset (--demos must carry them).
+NEEDS_REWARDS = {"iql", "filtered_bc"}
 
 
-def defaults(algo: str, env_name: str):
+def defaults(algo: str, env_name: str, offline: bool = False):
     """``(config, hparams, steps)`` that ``jaxil train ALGO --env ENV`` uses.
 
     Adversarial methods on cartpole use the PPO settings of cartpole's expert recipe
@@ -29,8 +39,13 @@ def defaults(algo: str, env_name: str):
     """
     if algo not in ALGOS:
         raise validate.unknown_name("imitation algorithm", algo, ALGOS)
+    if offline and algo not in OFFLINE_SWITCH:
+        raise ValueError(f"--offline switches {sorted(OFFLINE_SWITCH)} to learning from data alone; {algo} has no "
+                         f"such switch (bc, filtered_bc and iql are always offline)")
     module = ALGOS[algo]
     config, hparams, steps = module.Config(), module.Hparams(), DEFAULT_STEPS[algo]
+    if offline:
+        config, steps = dataclasses.replace(config, offline=True, num_updates=100), OFFLINE_STEPS
     if algo in ADVERSARIAL and env_name in ("pendulum", "point_maze"):
         # Off-policy: SAC under the discriminator needs ~30k env steps where PPO needs millions.
         config = dataclasses.replace(config, learner="sac")

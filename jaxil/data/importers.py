@@ -507,7 +507,9 @@ def load_any(source: str, env) -> tuple[Demos, DemosMeta]:
     - ``imitation:PATH``, or a directory of a ``datasets`` save: the imitation library's
       trajectories (also an ``.npz`` with its ``indices`` / ``acts`` layout);
     - ``NAME.npz`` with ``NAME.json`` beside it (or ``NAME.json`` / ``NAME``): jaxil's own format;
-    - any other ``.npz``, ``.h5`` or ``.hdf5`` (or ``arrays:PATH``): plain arrays (:func:`load_arrays`).
+    - any other ``.npz``, ``.h5`` or ``.hdf5`` (or ``arrays:PATH``): plain arrays (:func:`load_arrays`);
+    - ``mixed:ENV``: a mixed-quality dataset (expert, medium and random episodes, with
+      rewards) built from ENV's shipped expert (:func:`jaxil.data.mixed.build`, key 0).
     """
     source = os.fspath(source)
     demos, meta = _dispatch(source, env)
@@ -516,8 +518,9 @@ def load_any(source: str, env) -> tuple[Demos, DemosMeta]:
 
 def _dispatch(source: str, env):
     prefix, sep, rest = source.partition(":")
-    if sep and prefix in ("minari", "imitation", "arrays"):
-        return {"minari": from_minari, "imitation": from_imitation, "arrays": load_arrays}[prefix](rest, env)
+    if sep and prefix in ("minari", "imitation", "arrays", "mixed"):
+        return {"minari": from_minari, "imitation": from_imitation, "arrays": load_arrays,
+                "mixed": _from_mixed}[prefix](rest, env)
     if os.path.isdir(source):
         return _dispatch_directory(source, env)
     ext = os.path.splitext(source)[1].lower()
@@ -538,6 +541,17 @@ def _dispatch(source: str, env):
     if {"indices", "acts"} <= keys:
         return from_imitation(npz, env)
     return load_arrays(npz, env)
+
+
+def _from_mixed(env_name: str, env):
+    from jaxil.data import mixed  # builds on jaxil.experts, which needs this package first
+
+    import jax
+
+    spec = env_spec(env)
+    built = mixed.build(env_name or spec.name, jax.random.PRNGKey(0))
+    check_env(built.meta.env, spec, where=f"mixed:{env_name}")
+    return built.demos, built.meta
 
 
 def _dispatch_directory(path: str, env):
