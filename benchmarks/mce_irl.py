@@ -151,6 +151,35 @@ def _markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+GOAL_SEEDS, GOAL_TARGET = 64, 50.0
+
+
+def run(models=("linear", "mlp"), seeds=(1, 64), iters: int = 1000, reps: int = 3, imitation_runs: int = 3) -> dict:
+    """jaxil rows per reward model and seed count, the imitation library's rows and the goal."""
+    for m in models:
+        if m not in MODELS:
+            raise ValueError(f"unknown reward model {m!r}; choose from {sorted(MODELS)}")
+    rows = [time_jaxil(m, int(s), iters, reps) for m in models for s in seeds]
+    peers = [time_imitation(m, iters, imitation_runs) for m in models]
+    by_model = {q["model"]: q for q in peers if "s_per_run" in q}
+    for r in rows:
+        q = by_model.get(r["model"])
+        if q:
+            r["speedup_warm"] = q["s_per_run"] / r["warm_s_per_run"]
+            r["speedup_incl_compile"] = q["s_per_run"] / r["first_call_s_per_run"]
+    at64 = [r.get("speedup_warm") for r in rows if r["seeds"] == GOAL_SEEDS]
+    measured = min(at64) if at64 and None not in at64 else None
+    date = datetime.date.today().isoformat()
+    device = jax.devices()[0].platform
+    return {"benchmark": "mce_irl", "date": date, "device": device, "device_kind": jax.devices()[0].device_kind,
+            "cpu_count": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
+            "dtype": str(jnp.result_type(float)), "iters": iters, "reps": reps, "jaxil": rows,
+            "imitation": peers,
+            "goal": {"name": f"MCE IRL per-run speedup vs imitation at {GOAL_SEEDS} seeds (min over reward models)",
+                     "target": GOAL_TARGET, "measured": measured,
+                     "met": measured is not None and measured >= GOAL_TARGET}}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", default="1,64")
@@ -162,28 +191,8 @@ def main() -> None:
     p.add_argument("--tag", default="", help="suffix of the result file names")
     args = p.parse_args()
     models = args.models.split(",")
-    for m in models:
-        if m not in MODELS:
-            raise ValueError(f"unknown reward model {m!r}; choose from {sorted(MODELS)}")
-    rows = [time_jaxil(m, int(s), args.iters, args.reps) for m in models for s in args.seeds.split(",")]
-    peers = [time_imitation(m, args.iters, args.imitation_runs) for m in models]
-    by_model = {q["model"]: q for q in peers if "s_per_run" in q}
-    for r in rows:
-        q = by_model.get(r["model"])
-        if q:
-            r["speedup_warm"] = q["s_per_run"] / r["warm_s_per_run"]
-            r["speedup_incl_compile"] = q["s_per_run"] / r["first_call_s_per_run"]
-    at64 = [r.get("speedup_warm") for r in rows if r["seeds"] == 64]
-    measured = min(at64) if at64 and None not in at64 else None
-    date = datetime.date.today().isoformat()
-    device = jax.devices()[0].platform
-    result = {"benchmark": "mce_irl", "date": date, "device": device, "device_kind": jax.devices()[0].device_kind,
-              "cpu_count": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
-              "dtype": str(jnp.result_type(float)), "iters": args.iters, "reps": args.reps, "jaxil": rows,
-              "imitation": peers,
-              "goal": {"name": "MCE IRL per-run speedup vs imitation at 64 seeds (min over reward models)",
-                       "target": 50.0, "measured": measured,
-                       "met": measured is not None and measured >= 50.0}}
+    result = run(models, [int(s) for s in args.seeds.split(",")], args.iters, args.reps, args.imitation_runs)
+    date, device = result["date"], result["device"]
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"mce_irl-{date}-{device}{'-' + args.tag if args.tag else ''}")
     with open(stem + ".json", "w") as f:

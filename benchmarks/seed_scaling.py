@@ -131,6 +131,90 @@ def add_speedups(rows: list[dict]) -> None:
                 r[f"{key}_speedup"] = None if base is None else base[f"{key}_s_per_seed"] / r[f"{key}_s_per_seed"]
 
 
+CPU_GOAL = (64, 0.4)  # per-seed cost at 64 seeds <= 0.4 x one seed's (CPU)
+GPU_GOAL = (1024, 4.0)  # total cost of 1024 seeds <= 4 x one seed's (GPU)
+
+
+def goals_of(rows: list[dict], backend: str, algo: str = "ppo") -> list[dict]:
+    """The seed-scaling goal of ``backend`` (cpu or gpu) from PPO rows, excluding compilation."""
+    mine = {r["seeds"]: r for r in rows if r["algo"] == algo}
+    base = mine.get(1)
+    if backend == "cpu":
+        n, target = CPU_GOAL
+        ratio = None if base is None or n not in mine else \
+            mine[n]["excluding_compile_s_per_seed"] / base["excluding_compile_s_per_seed"]
+        name = f"{algo.upper()} per-seed cost at {n} seeds / one seed's (CPU, excluding compilation)"
+    else:
+        n, target = GPU_GOAL
+        ratio = None if base is None or n not in mine else \
+            mine[n]["excluding_compile_s"] / base["excluding_compile_s"]
+        name = f"{algo.upper()} cost of {n} seeds / one seed's (GPU, excluding compilation)"
+    return [{"name": name, "target": f"<= {target:g}", "measured": None if ratio is None else round(ratio, 4),
+             "met": ratio is not None and ratio <= target}]
+
+
+def run(names=("ppo",), seeds=(1, 8, 64, 256), quick: bool = True, reps: int = 1, log=print) -> list[dict]:
+    """Rows for every algorithm and seed count, with speedups."""
+    rows = []
+    for name in names:
+        for n in seeds:
+            rows.append(measure(name, n, quick, reps))
+            r = rows[-1]
+            log(f"{name:4s} {n:4d} seeds: end to end {r['end_to_end_s']:7.2f}s, compile {r['compile_s']:5.2f}s, "
+                f"excluding compile {r['excluding_compile_s']:7.2f}s ({r['excluding_compile_s_per_seed']:.4f}s/seed)")
+    add_speedups(rows)
+    return rows
+
+
+def device_scaling(name: str, seeds: int, device_counts, quick: bool = True, reps: int = 1, log=print) -> list[dict]:
+    """Per-seed time (excluding compilation) of ``seeds`` runs split over 1, 2, ... devices.
+
+    With ``d`` devices, each of the first ``d`` devices trains ``seeds / d`` runs in its
+    own copy of the vmapped program (data parallel: runs never communicate, so no
+    collectives); the chunks are dispatched to all devices before any result is read.
+    On a CPU, start the process with ``--xla_force_host_platform_device_count=N`` in
+    ``XLA_FLAGS`` to get N host devices.
+    """
+    rows = []
+    for d in device_counts:
+        if d > len(jax.devices()) or seeds % d:
+            continue
+        setup = ALGOS[name](quick)
+        devices = jax.devices()[:d]
+        keys = jax.random.split(jax.random.PRNGKey(0), seeds).reshape(d, seeds // d, -1)
+        hp = loop.broadcast_hparams(setup.hparams, seeds)
+        parts = [jax.device_put((keys[i], jax.tree.map(lambda x: x.reshape(d, -1, *x.shape[1:])[i], hp),
+                                 setup.demos), dev) for i, dev in enumerate(devices)]
+        init = jax.jit(jax.vmap(setup.trainer.init, in_axes=(0, None, 0)))
+        chunk = loop.compile_chunk(setup.trainer, setup.chunk_steps)
+
+        def train():
+            states = [init(k, dm, h) for k, h, dm in parts]
+            for _ in range(setup.num_steps // setup.chunk_steps):
+                outs = [chunk(st, dm, h) for st, (_, h, dm) in zip(states, parts)]  # dispatched to all devices
+                states = [o[0] for o in outs]
+                for o in outs:
+                    jax.tree.map(np.asarray, o[1])  # the host transfer loop.run makes per chunk
+            return jax.block_until_ready(states)
+
+        start = time.perf_counter()
+        train()  # compiles for every device, then runs once
+        first_s = time.perf_counter() - start
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            train()
+            times.append(time.perf_counter() - start)
+        t = statistics.median(times)
+        rows.append({"algo": name, "seeds": seeds, "devices": d, "first_call_s": first_s, "excluding_compile_s": t,
+                     "excluding_compile_s_per_seed": t / seeds})
+        log(f"{name} {seeds} seeds on {d} device(s): {t:.2f}s excluding compile ({t / seeds:.4f}s/seed)")
+    base = next((r for r in rows if r["devices"] == 1), None)
+    for r in rows:
+        r["speedup_vs_1_device"] = None if base is None else base["excluding_compile_s"] / r["excluding_compile_s"]
+    return rows
+
+
 def device_name() -> str:
     d = jax.devices()[0]
     return str(getattr(d, "device_kind", None) or d.platform).replace(" ", "-").lower()
@@ -169,6 +253,8 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", default="1,8,64,256")
     p.add_argument("--algos", default=",".join(ALGOS))
     p.add_argument("--reps", type=int, default=None)
+    p.add_argument("--devices", default="",
+                   help="comma-separated device counts: shard the last --seeds count over that many devices instead")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     args = p.parse_args(argv)
     names = [a for a in args.algos.split(",") if a]
@@ -177,15 +263,16 @@ def main(argv=None) -> None:
         raise SystemExit(f"unknown algorithms {unknown}; known: {sorted(ALGOS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
     reps = args.reps or (1 if args.quick else 3)
-    rows = []
-    for name in names:
-        for n in seeds:
-            rows.append(measure(name, n, args.quick, reps))
-            r = rows[-1]
-            print(f"{name:4s} {n:4d} seeds: end to end {r['end_to_end_s']:7.2f}s, compile {r['compile_s']:5.2f}s, "
-                  f"excluding compile {r['excluding_compile_s']:7.2f}s ({r['excluding_compile_s_per_seed']:.4f}s/seed)",
-                  flush=True)
-    add_speedups(rows)
+    if args.devices:  # per-seed cost vs number of devices, written as JSON only
+        rows = device_scaling(names[0], seeds[-1], [int(d) for d in args.devices.split(",")], args.quick, reps,
+                              log=lambda m: print(m, flush=True))
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, f"device_scaling-{datetime.date.today().isoformat()}-{device_name()}.json")
+        with open(path, "w") as f:
+            json.dump({"device": device_name(), "num_devices": len(jax.devices()), "rows": rows}, f, indent=2)
+        print("wrote", path)
+        return
+    rows = run(names, seeds, args.quick, reps, log=lambda m: print(m, flush=True))
     meta = {"device": device_name(), "backend": jax.default_backend(), "jax": jax.__version__,
             "jaxil": jaxil.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "date": datetime.date.today().isoformat(), "quick": args.quick, "reps": reps, "seeds": seeds,

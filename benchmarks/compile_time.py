@@ -1,0 +1,157 @@
+"""Compile time of every algorithm's train step, apart from its run time.
+
+    python -m benchmarks.compile_time [--algos ppo,bc,dagger,gail,airl,valuedice,sac] [--seeds 1,16]
+
+For each algorithm the program :func:`jaxil.loop.run` executes per chunk,
+``jit(vmap(scan(step)))`` over seeds, is built ahead of time in two timed stages:
+
+- ``trace_s``: tracing the Python step function and lowering it to StableHLO
+  (``jitted.lower(...)``), the part that grows with Python-side complexity;
+- ``compile_s``: XLA's compilation of that module (``lowered.compile()``);
+
+then the compiled program is called once (``first_run_s``, which still pays for
+first-call allocations) and again (``run_s``, warm). ``run_s`` is what a chunk costs
+once compiled; ``trace_s + compile_s`` is paid once per process and program shape
+(a new number of seeds, chunk length or Config is a new program; new Hparams values
+or demo contents are not).
+
+Setups are those of :mod:`benchmarks.loop_efficiency` (the defaults of
+``jaxil train ALGO --env cartpole``), plus BC on cartpole and SAC on pendulum.
+Writes ``benchmarks/results/compile_time-<date>-<device>.{json,md}`` when run alone.
+"""
+
+from __future__ import annotations
+
+import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
+
+import argparse
+import datetime
+import json
+import os
+import time
+
+import jax
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def device_name() -> str:
+    d = jax.devices()[0]
+    return str(getattr(d, "device_kind", None) or d.platform).replace(" ", "-").lower()
+
+
+def compile_timed(jitted, *args):
+    """``(compiled, {"trace_s", "compile_s"})`` for a ``jax.jit`` function at ``args``."""
+    start = time.perf_counter()
+    lowered = jitted.lower(*args)
+    traced = time.perf_counter()
+    compiled = lowered.compile()
+    done = time.perf_counter()
+    return compiled, {"trace_s": traced - start, "compile_s": done - traced}
+
+
+def _extra_setups():
+    """BC (cartpole) and SAC (pendulum), in loop_efficiency's Setup shape."""
+    from jaxil import envs, experts, runs
+    from jaxil.algos import bc
+
+    from benchmarks.loop_efficiency import Setup
+
+    def bc_setup(env_name="cartpole"):
+        env = envs.make(env_name)
+        c = bc.Config()
+        demos = runs.load_task_demos(env_name, env, 10)[0]
+        return Setup("bc", bc.make_train(c, env), bc.Hparams(), demos, 0, 1,
+                     f"BC: {c.updates_per_step} updates of {c.batch_size} per step, MLP {c.hidden}")
+
+    def sac_setup(env_name="pendulum"):
+        rec = experts.recipe(env_name)
+        return Setup("sac", experts.make_trainer(rec, envs.make(env_name)), rec.hparams, None,
+                     rec.config.num_envs, 16, f"SAC pendulum recipe: {rec.config.num_envs} envs, MLP {rec.config.hidden}")
+
+    return {"bc": bc_setup, "sac": sac_setup}
+
+
+ENVS = {"sac": "pendulum"}  # everything else on cartpole
+
+
+def measure(setup, seeds: int) -> dict:
+    from jaxil import loop
+
+    trainer, demos = setup.trainer, setup.demos
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    hp = loop.broadcast_hparams(setup.hparams, seeds)
+    init, init_t = compile_timed(jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0))), keys, demos, hp)
+    state = jax.block_until_ready(init(keys, demos, hp))
+    chunk, chunk_t = compile_timed(loop.compile_chunk(trainer, setup.chunk_steps), state, demos, hp)
+    runs_s = []
+    for _ in range(2):
+        start = time.perf_counter()
+        state = jax.block_until_ready(chunk(state, demos, hp)[0])
+        runs_s.append(time.perf_counter() - start)
+    return {"algo": setup.algo, "env": trainer.policy_spec.env.name, "seeds": seeds,
+            "chunk_steps": setup.chunk_steps, "init": init_t, **chunk_t,
+            "first_run_s": runs_s[0], "run_s": runs_s[1], "description": setup.description}
+
+
+def row_from_loop_efficiency(row: dict) -> dict:
+    """The compile-time row of a :func:`benchmarks.loop_efficiency.measure` row (same programs)."""
+    c = row["compile"]
+    return {"algo": row["algo"], "env": row["env"], "seeds": row["seeds"], "chunk_steps": row["chunk_steps"],
+            "init": c["init"], **c["chunk"], "run_s": row["env_steps_per_call"] / row["loop_steps_per_s"],
+            "description": row["description"]}
+
+
+def run_all(algos, seeds=(1,), log=print) -> list[dict]:
+    from benchmarks import loop_efficiency as le
+
+    setups = {**le.SETUPS, **_extra_setups()}
+    rows = []
+    for algo in algos:
+        for n in seeds:
+            why = le.available(algo)
+            if why:
+                rows.append({"algo": algo, "seeds": n, "skipped": why})
+                continue
+            rows.append(measure(setups[algo](ENVS.get(algo, "cartpole")), n))
+            r = rows[-1]
+            log(f"compile {algo:9s} {n:4d} seeds: trace {r['trace_s']:5.2f}s, XLA compile {r['compile_s']:5.2f}s, "
+                f"warm chunk {r['run_s']:.3f}s")
+    return rows
+
+
+def markdown(rows: list[dict]) -> list[str]:
+    lines = ["| algorithm | env | seeds | trainer steps per chunk | trace + lower s | XLA compile s | "
+             "init compile s | warm chunk run s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['algo']} | - | {r['seeds']} | - | - | - | - | not measured: {r['skipped']} |")
+            continue
+        init = r["init"]["trace_s"] + r["init"]["compile_s"]
+        lines.append(f"| {r['algo']} | {r['env']} | {r['seeds']} | {r['chunk_steps']} | {r['trace_s']:.2f} | "
+                     f"{r['compile_s']:.2f} | {init:.2f} | {r['run_s']:.3f} |")
+    return lines
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--algos", default="ppo,bc,dagger,gail,airl,valuedice,sac")
+    p.add_argument("--seeds", default="1")
+    p.add_argument("--out", default=os.path.join(HERE, "results"))
+    args = p.parse_args(argv)
+    rows = run_all([a for a in args.algos.split(",") if a], [int(s) for s in args.seeds.split(",")])
+    date, device = datetime.date.today().isoformat(), device_name()
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"compile_time-{date}-{device}")
+    with open(stem + ".json", "w") as f:
+        json.dump({"benchmark": "compile_time", "date": date, "device": device, "jax": jax.__version__,
+                   "rows": rows}, f, indent=1)
+    lines = [f"# Compile time per algorithm ({date}, {device}, jax {jax.__version__})", "", *markdown(rows)]
+    with open(stem + ".md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    main()

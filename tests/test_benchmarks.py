@@ -1,0 +1,69 @@
+"""The benchmark suite's machinery on a tiny stand-in config: sections, goals, JSON, report."""
+
+import json
+import os
+
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from benchmarks import report, suite as su  # noqa: E402
+
+
+def _tiny_section(suite, log):
+    log("tiny")
+    return {"rows": [{"algo": "ppo", "env": "cartpole", "seeds": 2, "num_envs": 4, "loop_steps_per_s": 50.0,
+                      "bare_steps_per_s": 200.0, "efficiency": 0.25, "chunk_steps": 1, "env_steps_per_call": 8,
+                      "policy": {"kind": "categorical", "hidden": [8], "activation": "tanh"},
+                      "compile": {"init": {"trace_s": 0.1, "compile_s": 0.2},
+                                  "chunk": {"trace_s": 0.3, "compile_s": 0.4}},
+                      "description": "tiny"},
+                     {"algo": "valuedice", "env": "cartpole", "seeds": 2, "skipped": "not installed"}],
+            "goals": [su._goal("loop efficiency PPO", ">= 0.5", 0.25, False)]}
+
+
+def _broken_section(suite, log):
+    raise RuntimeError("boom")
+
+
+def test_suite_writes_goals_json_and_report(tmp_path, monkeypatch):
+    monkeypatch.setattr(su, "SECTIONS", {"loop_efficiency": _tiny_section, "compile_time": su.compile_times,
+                                         "peers": _broken_section})
+    monkeypatch.setattr(su.compile_time, "run_all", lambda algos, seeds, log=print: [])
+    suite = su.Suite("tiny", compile_extra=())
+    result, md = su.run(suite, str(tmp_path), log=lambda m: None)
+    stored = json.load(open(os.path.splitext(md)[0] + ".json"))
+    assert stored["suite"] == "tiny" and stored["goals"] == json.loads(json.dumps(result["goals"]))
+    for g in stored["goals"]:
+        assert set(g) >= {"name", "target", "measured", "met"} and isinstance(g["met"], bool)
+    names = [g["name"] for g in stored["goals"]]
+    assert names[0] == "loop efficiency PPO"
+    # a failed section keeps its goals in the list, not met, with the error
+    failed = [g for g in stored["goals"] if "section failed" in g.get("note", "")]
+    assert len(failed) == len(su.EXPECTED_GOALS["peers"]) and not any(g["met"] for g in failed)
+    assert "boom" in stored["sections"]["peers"]["error"]
+    # compile times come from the loop-efficiency rows, apart from run time
+    (row,) = stored["sections"]["compile_time"]["rows"]
+    assert row["compile_s"] == 0.4 and row["run_s"] == pytest.approx(8 / 50.0)
+    text = open(md).read()
+    assert "| loop efficiency PPO | >= 0.5 | 0.25 | not met |" in text
+    assert "Section failed: `RuntimeError: boom`" in text
+    assert "not measured: not installed" in text
+    for plot in ("loop_efficiency.png", "compile_time.png"):
+        assert os.path.exists(os.path.join(os.path.splitext(md)[0], plot)) and plot in text
+
+
+def test_peer_goal_needs_speed_and_score():
+    jaxil_row = {"seeds": 16, "speedup_time_to_0.9": 150.0, "speedup_kind": "exact", "final_normalized_mean": 0.95,
+                 "final_normalized_worst": 0.9, "score_at_least_peer": True, "per_seed_time_to_0.9_s": 0.5,
+                 "seeds_reaching_0.9": 16, "env_steps_per_s": 1e5, "wall_s_end_to_end": 8.0}
+    comparison = {"algo": "gail", "env": "cartpole", "budget_env_steps": 1000, "trajectories": 1,
+                  "jaxil": [jaxil_row], "imitation": {"final_normalized_mean": 0.9}}
+    assert su._peer_goal(comparison)["met"]
+    low = dict(comparison, jaxil=[dict(jaxil_row, score_at_least_peer=False)])
+    assert not su._peer_goal(low)["met"]
+    absent = dict(comparison, imitation={"skipped": "imitation library not installed"})
+    g = su._peer_goal(absent)
+    assert g["measured"] is None and not g["met"] and "not installed" in g["note"]
+    rows = report.peer_rows({"comparisons": [absent]})
+    assert "not installed" in "\n".join(report._peer_table(rows))
