@@ -228,7 +228,8 @@ def imitation_one_seed(algo: str, seed: int, budget: int, trajectories: list, re
     clock = HitClock(1)
     torch.manual_seed(seed)
     venv = util.make_vec_env(GYM_ENV, n_envs=N_ENVS, rng=np.random.default_rng(seed))
-    learner = sb3.PPO(env=venv, policy=sb3.ppo.MlpPolicy, seed=seed, **settings["ppo"])
+    # device="cpu": stable-baselines3's PPO with an MLP policy is meant for the CPU (it warns on a GPU).
+    learner = sb3.PPO(env=venv, policy=sb3.ppo.MlpPolicy, seed=seed, device="cpu", **settings["ppo"])
     net_cls = getattr(reward_nets, settings["reward_net"])
     reward_net = net_cls(observation_space=venv.observation_space, action_space=venv.action_space,
                          normalize_input_layer=networks.RunningNorm)
@@ -295,12 +296,33 @@ def _ratios(rows: list[dict], peer: dict) -> None:
         r["score_at_least_peer"] = r["final_normalized_mean"] >= peer["final_normalized_mean"]
 
 
+def earlier_peer(path: str, algo: str, budget: int, trajectories: int, eval_episodes: int) -> dict:
+    """The imitation row of an earlier result file with the same task, budget, demos and evaluation.
+
+    For an accelerator run of jaxil next to the peer measured on a CPU (where its
+    PyTorch PPO on small MLPs runs fastest): the row keeps where it was measured.
+    """
+    with open(path) as f:
+        earlier = json.load(f)
+    for c in earlier["comparisons"]:
+        if (c["algo"], c["budget_env_steps"], c["trajectories"], c["eval_episodes"]) == \
+                (algo, budget, trajectories, eval_episodes) and "skipped" not in c["imitation"]:
+            return {**c["imitation"], "measured_in": {"file": os.path.basename(path), "device": earlier["device"],
+                                                      "cpu_count": earlier["cpu_count"]}}
+    raise ValueError(f"{path} has no imitation {algo} row with budget {budget}, {trajectories} trajectories and "
+                     f"{eval_episodes} evaluation episodes")
+
+
 def adversarial_cartpole(algo: str, jaxil_seeds=(1, 16), imitation_seeds: int = 2, budget: int = DEFAULT_BUDGET,
-                         trajectories: int = 20, eval_episodes: int = 16, torch_threads: int = 1) -> dict:
+                         trajectories: int = 20, eval_episodes: int = 16, torch_threads: int = 1,
+                         peer_results: str | None = None) -> dict:
     rows = [jaxil_adversarial(algo, s, budget, trajectories, eval_episodes) for s in jaxil_seeds]
-    peer = imitation_adversarial(algo, imitation_seeds, budget, trajectories, eval_episodes, torch_threads) \
-        if imitation_seeds \
-        else {"library": "imitation", "algo": algo, "env": ENV, "skipped": "--imitation-seeds 0"}
+    if peer_results:
+        peer = earlier_peer(peer_results, algo, budget, trajectories, eval_episodes)
+    elif imitation_seeds:
+        peer = imitation_adversarial(algo, imitation_seeds, budget, trajectories, eval_episodes, torch_threads)
+    else:
+        peer = {"library": "imitation", "algo": algo, "env": ENV, "skipped": "--imitation-seeds 0"}
     _ratios(rows, peer)
     return {"algo": algo, "env": ENV, "budget_env_steps": budget, "trajectories": trajectories,
             "eval_episodes": eval_episodes, "jaxil": rows, "imitation": peer}
@@ -368,10 +390,22 @@ def _markdown(result: dict) -> str:
         if "skipped" not in peer:
             lines.append(f"- imitation {peer['version']} (torch {peer['torch']}, {peer['torch_threads']} thread(s)) "
                          f"settings: {peer['settings']}.")
+            if "measured_in" in peer:
+                m = peer["measured_in"]
+                lines.append(f"- The imitation row comes from {m['file']} (measured on {m['device']}, "
+                             f"{m['cpu_count']} cores); jaxil's rows were measured in this run.")
         lines.append("")
     goal = result["goal"]
+    parts = []
+    for algo, m in goal["measured"].items():
+        if m is None or m["speedup"] is None:
+            parts.append(f"{algo} n/a")
+        else:
+            bound = ">= " if m["kind"].startswith("lower") else ""
+            parts.append(f"{algo} {bound}{m['speedup']:.1f}x at {m['seeds']} seeds ({m['kind']}; final score at "
+                         f"least the peer's: {'yes' if m['score_at_least_peer'] else 'no'})")
     lines += [f"Goal: >= {goal['target']:.0f}x less wall time per seed to 0.9 at >= 16 seeds, with final scores at "
-              f"least as high, for every algorithm: {goal['measured']}; met: {goal['met']}.", ""]
+              f"least as high, for every algorithm. Measured: {'; '.join(parts)}. Met: {goal['met']}.", ""]
     if result.get("note"):
         lines += [result["note"], ""]
     return "\n".join(lines)
@@ -402,6 +436,8 @@ def main(argv=None) -> None:
     p.add_argument("--trajectories", type=int, default=20, help="demo trajectories (shipped cartpole has 20)")
     p.add_argument("--eval-episodes", type=int, default=16)
     p.add_argument("--torch-threads", type=int, default=1, help="torch threads of the imitation library")
+    p.add_argument("--peer-results", default=None,
+                   help="take the imitation rows from this earlier result JSON instead of running the library")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_BUDGET} env steps, 1 imitation seed")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--tag", default="", help="suffix of the result file names")
@@ -415,7 +451,7 @@ def main(argv=None) -> None:
     peer_seeds = min(args.imitation_seeds, 1) if args.quick else args.imitation_seeds
     seeds = tuple(int(s) for s in args.jaxil_seeds.split(","))
     comparisons = [adversarial_cartpole(a, seeds, peer_seeds, budget, args.trajectories, args.eval_episodes,
-                                        args.torch_threads) for a in algos]
+                                        args.torch_threads, args.peer_results) for a in algos]
     date = datetime.date.today().isoformat()
     device = jax.devices()[0].platform
     tag = "-".join(filter(None, ["quick" if args.quick else "", args.tag]))
