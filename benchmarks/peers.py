@@ -352,9 +352,12 @@ def _fmt(v, spec=".2f", none="never"):
 
 
 def _markdown(result: dict) -> str:
-    lines = [f"# jaxil vs the imitation library ({result['date']}, {result['device']}, {result['cpu_count']} cores)",
-             "", "Same demos (jaxil's shipped cartpole expert demos), same env-step budget, both libraries in one "
-             "run. Wall time end to end (trainer construction, initialisation, jaxil's compilation), evaluations "
+    earlier = any("measured_in" in c["imitation"] for c in result["comparisons"])
+    lines = [f"# jaxil vs the imitation library ({result['date']}, {result.get('device_kind', result['device'])}, "
+             f"{result['cpu_count']} cores)",
+             "", "Same demos (jaxil's shipped cartpole expert demos), same env-step budget, "
+             + ("the imitation rows from an earlier run (below). " if earlier else "both libraries in one run. ")
+             + "Wall time end to end (trainer construction, initialisation, jaxil's compilation), evaluations "
              "excluded on both sides. jaxil's seeds run in one vmapped program (per seed = program time / seeds); "
              "the imitation library's run one after another. Normalised score: 0 = random policy "
              f"({result['refs'][0]:.1f}), 1 = expert ({result['refs'][1]:.0f}); deterministic policy, "
@@ -384,7 +387,9 @@ def _markdown(result: dict) -> str:
         for r in [*c["jaxil"], peer]:
             if "skipped" in r:
                 continue
-            steps = ", ".join(_fmt(s, "d") for s in r["env_steps_to_0.9"])
+            hits = [s for s in r["env_steps_to_0.9"] if s is not None]
+            steps = ", ".join(_fmt(s, "d") for s in r["env_steps_to_0.9"]) if len(hits) <= 16 or len(hits) < r["seeds"] \
+                else f"median {int(np.median(hits))}, max {max(hits)}"
             lines.append(f"- {r['library']} x{r['seeds']}: env steps to 0.9 per seed: {steps}; "
                          f"evaluation time excluded {r['eval_s_excluded']:.1f} s.")
         if "skipped" not in peer:
