@@ -216,12 +216,17 @@ def test_filtered_bc_clones_the_best_episodes_and_bc_the_majority():
 
 @pytest.mark.slow
 def test_iql_beats_the_dataset_on_mixed_pendulum():
-    """5 seeds, 4000 updates each on 100 mixed episodes (~2 min on 2 CPU cores)."""
+    """5 seeds, 3000 updates each on 100 mixed episodes (~4 min on 2 CPU cores).
+
+    Seeds run one after another on one compilation: the 5-seed vmapped program of
+    the 256-wide networks hangs in XLA CPU (jax 0.10.2) on 2 cores."""
     env = envs.make("pendulum")
     mix = mixed.build("pendulum", jax.random.PRNGKey(0))
     trainer = iql.make_train(iql.Config(), env)
-    res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(1), 5), iql.Hparams(), 40,
-                   demos=data.to_jax(mix.demos))
-    returns = experts.evaluate_seeds(env, trainer, res.state, jax.random.PRNGKey(2), 16).mean(1)
+    keys = jax.random.split(jax.random.PRNGKey(1), 5)
+    runs = [loop.run(trainer, keys[i:i + 1], iql.Hparams(), 30, demos=data.to_jax(mix.demos), chunk_steps=6).state
+            for i in range(5)]
+    state = jax.tree.map(lambda *xs: jnp.concatenate(xs), *runs)
+    returns = experts.evaluate_seeds(env, trainer, state, jax.random.PRNGKey(2), 16).mean(1)
     score, dataset = experts.normalize("pendulum", returns), experts.normalize("pendulum", mix.returns.mean())
     assert dataset < 0.35 and score.min() > dataset + 0.3, (score, dataset)

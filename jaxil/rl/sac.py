@@ -7,7 +7,8 @@ IQ-Learn and adversarial methods reuse them instead of copying the loop:
 - :func:`act`        — exploration action (uniform random during the warm-up);
 - :func:`collect`    — ``train_freq`` steps of ``num_envs`` envs into the replay buffer;
 - :func:`update`     — one gradient update on a given batch with given rewards;
-- :func:`train_updates` — ``num_updates`` sampled-batch updates with ``reward_fn``;
+- :func:`train_updates` — ``num_updates`` sampled-batch updates with ``reward_fn``
+  (batches from replay, or from ``sample_fn``: SQIL mixes in demos);
 - :func:`make_train` — the :class:`jaxil.loop.Trainer` (collect -> updates).
 
 One trainer ``step`` is ``train_freq * num_envs`` env transitions followed by
