@@ -93,7 +93,8 @@ def bare_rollout(name: str, batch: int, steps: int, config: ppo.Config):
             obs, state = carry
             if scalar_action:
                 action = action[0]
-            obs, state, reward, _, _, _ = genv.step(key, state, action, gparams)
+            # (obs, state, reward, done, info), plus a truncation flag in newer gymnax
+            obs, state, reward = genv.step(key, state, action, gparams)[:3]
             return (obs.astype(jnp.float32), state), reward
 
         def body(carry, key):

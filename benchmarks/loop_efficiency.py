@@ -111,7 +111,7 @@ def valuedice_setup(env_name: str) -> Setup:
     vd = importlib.import_module("jaxil.algos.valuedice")
     env = envs.make(env_name)
     config = vd.Config()
-    return Setup("valuedice", vd.make_train(config, env), vd.Hparams(), _demos(env, 10), config.num_envs, 64,
+    return Setup("valuedice", vd.make_train(config, env), vd.Hparams(), _demos(env, 10), config.num_envs, 16,
                  f"ValueDICE (paper defaults): {config.num_envs} env x {config.train_freq} step and "
                  f"{config.num_updates} update of {config.batch_size} per trainer step, MLP {config.hidden}")
 

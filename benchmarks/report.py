@@ -154,8 +154,8 @@ def peer_rows(sec: dict) -> list[dict]:
     rows = []
     for c in sec.get("comparisons", []):
         row = {"algo": c["algo"].upper(), "task": f"{c['env']}"}
-        if "skipped" in c:
-            rows.append({**row, "skipped": c["skipped"]})
+        if "skipped" in c or not c.get("jaxil") or "per_seed_time_to_0.9_s" not in c["jaxil"][0]:
+            rows.append({**row, "skipped": c.get("skipped", "a comparison of another shape (see the JSON)")})
             continue
         big = max(c["jaxil"], key=lambda r: r["seeds"])
         peer = c["imitation"]
@@ -203,7 +203,6 @@ def peer_rows(sec: dict) -> list[dict]:
             else:
                 row["peer_skipped"] = p.get("skipped", "not run")
             rows.append(row)
-    rows.append({"algo": "DAgger", "task": "cartpole", "skipped": "no peer comparison in this suite yet"})
     return rows
 
 
@@ -329,7 +328,7 @@ def _env_rows(sec):
 def _peers_body(sec):
     lines = _peer_table(peer_rows(sec))
     for c in sec.get("comparisons", []):
-        if "skipped" in c:
+        if "skipped" in c or not c.get("jaxil") or "seeds_reaching_0.9" not in c["jaxil"][0]:
             continue
         for r in c["jaxil"]:
             lines.append(f"- {c['algo'].upper()} jaxil x{r['seeds']}: seeds reaching 0.9 "
