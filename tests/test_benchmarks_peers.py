@@ -7,7 +7,7 @@ from benchmarks import peers
 
 
 def _row(wall, final, hit, steps=None):
-    return {"wall_s": wall, "final_normalized": final, "time_to_0.9_s": hit, "env_steps_to_0.9": steps}
+    return {"wall_s": wall, "final_normalized": final, "time_to_0.9_s": hit, "progress_to_0.9": steps}
 
 
 def test_hit_clock_excludes_evaluation_and_keeps_first_hit():
