@@ -1,7 +1,14 @@
 """jaxil vs the PyTorch `imitation` library, same task and env-step budget, one run.
 
-    python -m benchmarks.peers [--algos gail,airl] [--jaxil-seeds 1,16] [--imitation-seeds 2]
-                               [--budget 327680] [--trajectories 20] [--quick]
+    python -m benchmarks.peers [--algos gail,airl,bc] [--jaxil-seeds 1,16] [--imitation-seeds 2]
+                               [--budget 327680] [--bc-updates 2000] [--trajectories 20] [--quick]
+                               [--peer-results EARLIER.json]
+
+Run it where both libraries import (the ``imitation`` library needs its own
+environment: ``pip install torch==2.13.0 && pip install -e '.[peers]'``); without
+it the peer rows are marked skipped. ``--quick`` (GAIL and AIRL, 98304 env steps,
+1 seed of the peer) takes about 2-3 minutes on 2 CPU cores; the default run about
+10 minutes on an idle 2-core machine.
 
 Per algorithm (GAIL, AIRL on cartpole) both libraries learn from the same demos
 (jaxil's shipped cartpole expert demos, the first ``--trajectories`` episodes,
@@ -20,6 +27,10 @@ cartpole expert (0 = uniform random policy, 1 = the expert's 500).
   ``4_train_airl``), on gymnasium's ``CartPole-v1`` (``allow_variable_horizon``,
   since episodes end when the pole falls); one seed after another, as that
   library runs seeds; evaluation in ``train``'s per-round callback.
+
+BC (``--algos bc``) has a budget of gradient updates instead (``--bc-updates``),
+evaluated every 200 updates; both sides use jaxil's BC network, batch and
+learning rate (MLP 64-64 tanh, 256, Adam 1e-3), imitation's defaults otherwise.
 
 Wall time is end to end (building the trainer, initialisation and, for jaxil,
 tracing and compilation) and excludes the evaluations on both sides: the time
