@@ -39,9 +39,11 @@ def test_discrete_policy_is_softmax_of_q_over_t(absorbing):
     env = envs.make("cartpole")
     cfg = iq.Config(absorbing=absorbing, hidden=(16, 16))
     learner = iq.learner(cfg, env)
-    params = learner.init(jax.random.PRNGKey(0), iq.Hparams(temperature=0.05))
+    norm = pol.ObsNorm(jnp.array([0.1, -0.2, 0.0, 0.3]), jnp.array([4.0, 0.25, 1e-4, 1.0]), jnp.ones(()))
+    params = learner.init(jax.random.PRNGKey(0), iq.Hparams(temperature=0.05), norm)
     obs = jax.random.normal(jax.random.PRNGKey(1), (5, 4))
-    q = iq._q_net(cfg, env).apply(params.q, op.absorbing_obs(obs) if absorbing else obs)
+    standardised = jnp.clip((obs - norm.mean) / jnp.sqrt(norm.var), -10, 10)  # by hand: Q's input
+    q = iq._q_net(cfg, env).apply(params.q, op.absorbing_obs(standardised) if absorbing else standardised)
     logits = pol.dist_params(learner.spec, learner.policy(params), obs)
     np.testing.assert_allclose(logits, q / 0.05, rtol=1e-4, atol=1e-4)
     assert learner.spec.kind == "categorical"
@@ -51,11 +53,11 @@ def test_termination_cuts_v_next_without_absorbing_states():
     env = envs.make("cartpole")
     cfg = iq.Config(absorbing=False, **TINY)
     learner = iq.learner(cfg, env)
-    params = learner.init(jax.random.PRNGKey(0), iq.Hparams())
+    params = learner.init(jax.random.PRNGKey(0), iq.Hparams(), pol.ObsNorm.create(4))
     d, _ = data.load_demos(experts.resolve_demos("cartpole"), env)
     rows, _ = op.prepare(data.to_jax(data.select_trajectories(d, 1)), False)
     batch = jax.tree.map(lambda x: x[:2], rows)._replace(terminated=jnp.array([False, True]))
-    values = iq.batch_values(cfg, env, params.q, None, batch, params.temperature, jax.random.PRNGKey(0))
+    values = iq.batch_values(cfg, env, params.q, params.obs_norm, None, batch, params.temperature, jax.random.PRNGKey(0))
     r = iq.implied_reward(values.q, values.v_next, values.terminated, 0.99)
     np.testing.assert_allclose(r, [values.q[0] - 0.99 * values.v_next[0], values.q[1]], rtol=1e-6)
 

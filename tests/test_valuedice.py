@@ -95,7 +95,7 @@ def test_nu_descends_and_the_actor_ascends_the_objective(cartpole, who):
     learner = vd.learner(cfg, cartpole)
     expert, replay = _fixed_batches(cartpole, cfg)
     update = jax.jit(lambda p, k: learner.update(p, expert, replay, expert.obs, k, hp))
-    params = learner.init(jax.random.PRNGKey(0), hp)
+    params = learner.init(jax.random.PRNGKey(0), hp, pol.ObsNorm.create(4))
     objective = []
     for i in range(20):
         params, metrics = update(params, jax.random.PRNGKey(i))
@@ -142,3 +142,32 @@ def test_offline_takes_an_expert_and_replay_pair_per_run(cartpole):
     assert np.isfinite(res.metrics["dv_objective"]).all() and res.metrics["dv_objective"].shape == (2, 2)
     with pytest.raises(TypeError, match="offline ValueDICE needs demos=ExpertAndReplay"):
         loop.run(trainer, keys, vd.Hparams(), 1, demos=data.to_jax(data.select_trajectories(d, 1)))
+
+
+def test_nu_sees_observations_standardised_by_the_policy_statistics(cartpole):
+    cfg = vd.Config(**TINY)
+    spec = vd.policy_spec(cfg, cartpole)
+    norm = pol.ObsNorm(jnp.array([1.0, 0.0, -1.0, 0.0]), jnp.array([4.0, 1.0, 0.25, 1.0]), jnp.ones(()))
+    pi = {**spec.init(jax.random.PRNGKey(0)), "obs_norm": norm}
+    w = jnp.arange(1.0, 8.0)  # nu linear in (obs 4 + indicator 1, one-hot 2)
+    obs = jnp.array([[3.0, 2.0, 0.0, 1.0, 0.0], [5.0, 5.0, 5.0, 5.0, 1.0]])  # an env state, the absorbing state
+    value, _ = vd.policy_value(cfg, cartpole, lambda x: x @ w, pi, obs, jax.random.PRNGKey(1))
+    probs = np.asarray(jax.nn.softmax(pol.dist_params(spec, pi, obs[:, :4])))
+    # row 0: ((3 - 1) / 2, 2, (0 + 1) / 0.5, 1) . (1, 2, 3, 4) = 1 + 4 + 6 + 4; row 1: absorbing, env part 0
+    want = [15.0 + probs[0, 0] * 6 + probs[0, 1] * 7, 5.0]
+    np.testing.assert_allclose(value, want, rtol=1e-5)
+
+
+def test_trainer_takes_the_statistics_of_the_real_expert_rows(cartpole):
+    d, _ = data.load_demos(experts.resolve_demos("cartpole"), cartpole)
+    demos = data.to_jax(data.select_trajectories(d, 2))
+    real = np.asarray(demos.mask) > 0
+    # six padding rows (mask 0) with wild observations: they must not enter the statistics
+    padded = jax.tree.map(lambda x: jnp.concatenate([x, x[:6]]), demos)
+    padded = padded._replace(obs=padded.obs.at[-6:].set(100.0), mask=padded.mask.at[-6:].set(0.0))
+    obs = np.asarray(demos.obs, np.float64)[real]
+    for normalize, mean, std in ((True, obs.mean(0), obs.std(0) + 1e-3), (False, np.zeros(4), np.ones(4))):
+        trainer = vd.make_train(vd.Config(**TINY, normalize_obs=normalize), cartpole)
+        norm = trainer.policy(trainer.init(jax.random.PRNGKey(0), padded, vd.Hparams()))["obs_norm"]
+        np.testing.assert_allclose(norm.mean, mean, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(np.sqrt(norm.var), std, rtol=1e-4)

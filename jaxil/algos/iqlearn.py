@@ -54,6 +54,9 @@ class Config(op.Config):
 
     absorbing: bool = False
     """Absorbing states at terminations; False (the paper's): V(s') = 0 after a termination."""
+    normalize_obs: bool = False
+    """Standardise observations with the expert's statistics (see the shared Config); False,
+    as the paper's code."""
 
 
 class Hparams(NamedTuple):
@@ -76,6 +79,7 @@ class Params(NamedTuple):
     q_opt: optax.OptState
     actor_opt: optax.OptState | None
     temperature: jax.Array  # [] hp.temperature at init: the discrete policy softmax(Q / T) needs it
+    obs_norm: pol.ObsNorm  # fixed: standardises Q's (and the policy's) observations
 
 
 # ---- losses (plain functions of arrays) ----------------------------------------------
@@ -159,31 +163,39 @@ class Values(NamedTuple):
     terminated: jax.Array
 
 
-def q_value(config: Config, env: Env, q_params, obs: jax.Array, action: jax.Array) -> jax.Array:
-    """Q(s, a) [B] of observations (augmented when absorbing) and env actions."""
+def q_all_actions(config: Config, env: Env, q_params, norm: pol.ObsNorm, obs: jax.Array) -> jax.Array:
+    """Q(s, .) [B, A] of a discrete Q network; raw observations (augmented when absorbing)."""
+    return _q_net(config, env).apply(q_params, op.normalize_obs(norm, obs, config.absorbing))
+
+
+def q_value(config: Config, env: Env, q_params, norm: pol.ObsNorm, obs: jax.Array, action: jax.Array) -> jax.Array:
+    """Q(s, a) [B] of raw observations (augmented when absorbing; Q sees them standardised
+    by ``norm``) and env actions."""
     net = _q_net(config, env)
     if env.spec.discrete:
-        q_all = net.apply(q_params, obs)
+        q_all = q_all_actions(config, env, q_params, norm, obs)
         return jnp.take_along_axis(q_all, action[:, None].astype(jnp.int32), -1)[:, 0]
-    x = op.state_action_input(obs, op.action_features(env.spec, action), config.absorbing)
+    x = op.state_action_input(op.normalize_obs(norm, obs, config.absorbing), op.action_features(env.spec, action),
+                              config.absorbing)
     return net.apply(q_params, x)[..., 0]
 
 
-def state_value(config: Config, env: Env, q_params, actor: dict | None, obs: jax.Array, temperature, key):
+def state_value(config: Config, env: Env, q_params, norm: pol.ObsNorm, actor: dict | None, obs: jax.Array,
+                temperature, key):
     """The soft value V(s) [B]: exact for discrete actions, one policy sample otherwise."""
     if env.spec.discrete:
-        return soft_value_discrete(_q_net(config, env).apply(q_params, obs), temperature)
+        return soft_value_discrete(q_all_actions(config, env, q_params, norm, obs), temperature)
     action, logp = pol.sample(policy_spec(config, env), actor, op.env_obs(obs, config.absorbing), key)
     action, logp = jax.lax.stop_gradient((action, logp))  # V's gradient here is Q's only
-    return q_value(config, env, q_params, obs, action) - temperature * logp
+    return q_value(config, env, q_params, norm, obs, action) - temperature * logp
 
 
-def batch_values(config: Config, env: Env, q_params, actor: dict | None, batch: Transition, temperature,
-                 key) -> Values:
+def batch_values(config: Config, env: Env, q_params, norm: pol.ObsNorm, actor: dict | None, batch: Transition,
+                 temperature, key) -> Values:
     """Q(s, a), V(s), V(s') of a batch under the current policy."""
     k_now, k_next = jax.random.split(key)
-    v = lambda obs, k: state_value(config, env, q_params, actor, obs, temperature, k)
-    return Values(q_value(config, env, q_params, batch.obs, batch.action), v(batch.obs, k_now),
+    v = lambda obs, k: state_value(config, env, q_params, norm, actor, obs, temperature, k)
+    return Values(q_value(config, env, q_params, norm, batch.obs, batch.action), v(batch.obs, k_now),
                   v(batch.next_obs, k_next), batch.terminated)
 
 
@@ -194,30 +206,32 @@ def learner(config: Config, env: Env) -> op.Learner:
     net = _q_net(config, env)
     q_input = env.spec.obs_size + int(config.absorbing) + (0 if env.spec.discrete else env.spec.action_size)
 
-    def init(key, hp: Hparams) -> Params:
+    def init(key, hp: Hparams, obs_norm: pol.ObsNorm) -> Params:
         k_q, k_pi = jax.random.split(key)
         q = net.init(k_q, jnp.zeros(q_input))
         temperature = jnp.asarray(hp.temperature, jnp.float32)
         if env.spec.discrete:
-            return Params(q, None, optax.adam(hp.critic_lr).init(q), None, temperature)
-        actor = spec.init(k_pi)
+            return Params(q, None, optax.adam(hp.critic_lr).init(q), None, temperature, obs_norm)
+        actor = {**spec.init(k_pi), "obs_norm": obs_norm}
         return Params(q, actor, optax.adam(hp.critic_lr).init(q), optax.adam(hp.actor_lr).init(actor["actor"]),
-                      temperature)
+                      temperature, obs_norm)
 
     def critic_loss(q_params, params: Params, expert, replay, init_obs, hp: Hparams, key):
         k_e, k_r, k_0 = jax.random.split(key, 3)
-        e = batch_values(config, env, q_params, params.actor, expert, params.temperature, k_e)
+        norm = params.obs_norm
+        e = batch_values(config, env, q_params, norm, params.actor, expert, params.temperature, k_e)
         if replay is None:
-            v0 = state_value(config, env, q_params, params.actor, init_obs, params.temperature, k_0)
+            v0 = state_value(config, env, q_params, norm, params.actor, init_obs, params.temperature, k_0)
             return iq_loss_offline(tuple(e), v0, hp.gamma, hp.div_coef)
-        r = batch_values(config, env, q_params, params.actor, replay, params.temperature, k_r)
+        r = batch_values(config, env, q_params, norm, params.actor, replay, params.temperature, k_r)
         return iq_loss_online(tuple(e), tuple(r), hp.gamma, hp.div_coef)
 
     def actor_update(params: Params, q_params, obs, hp: Hparams, key):
         def loss(actor):
             pi = {**params.actor, "actor": actor}
             action, logp = pol.sample(spec, pi, op.env_obs(obs, config.absorbing), key)
-            x = op.state_action_input(obs, op.action_features(env.spec, action), config.absorbing)
+            x = op.state_action_input(op.normalize_obs(params.obs_norm, obs, config.absorbing),
+                                      op.action_features(env.spec, action), config.absorbing)
             return jnp.mean(params.temperature * logp - net.apply(q_params, x)[..., 0]), -logp.mean()
 
         (value, entropy), grads = jax.value_and_grad(loss, has_aux=True)(params.actor["actor"])
@@ -240,7 +254,7 @@ def learner(config: Config, env: Env) -> op.Learner:
         if not env.spec.discrete:
             return params.actor
         return {"actor": soft_q_policy(params.q, params.temperature, config.absorbing),
-                "obs_norm": pol.ObsNorm.create(env.spec.obs_size)}
+                "obs_norm": params.obs_norm}
 
     return op.Learner(spec, init, update, policy)
 

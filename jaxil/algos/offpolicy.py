@@ -128,6 +128,19 @@ def state_action_input(obs: jax.Array, action_feat: jax.Array, absorbing: bool) 
     return jnp.concatenate([obs, action_feat], -1)
 
 
+def normalize_obs(norm: pol.ObsNorm, obs: jax.Array, absorbing: bool) -> jax.Array:
+    """Observations ``[..., D (+1)]`` standardised by ``norm`` (over the env's D coordinates).
+
+    With absorbing states the indicator is kept and the absorbing state's env part
+    stays 0 (not ``-mean / std``), so it is one point apart from every env state
+    whatever the statistics.
+    """
+    if not absorbing:
+        return norm(obs)
+    is_abs = indicator(obs)[..., None]
+    return jnp.concatenate([norm(obs[..., :-1]) * (1.0 - is_abs), is_abs], -1)
+
+
 def env_obs(obs: jax.Array, absorbing: bool) -> jax.Array:
     """The env's part of (possibly augmented) observations: what the policy sees."""
     return obs[..., :-1] if absorbing else obs
@@ -258,6 +271,12 @@ class Config:
     """Hidden layer sizes of every network."""
     activation: str = "relu"
     """Hidden activation."""
+    normalize_obs: bool = True
+    """Standardise the observations every network sees with the mean and std of the
+    expert's demos (the ValueDICE code's default; the policy keeps the statistics in its
+    ``obs_norm``, so it acts on raw observations). Gradient penalties then act in units
+    of the expert's spread: raw units can be far too coarse (cartpole's pole angle
+    varies by ~0.01 rad in the demos). False: identity."""
     initial_states: str = "expert"
     """Where the initial-state terms (1 - gamma) E_{p0}[...] draw s0 from: ``expert``, the
     expert's states (what the ValueDICE and IQ-Learn code does); ``reset``, the env's
@@ -285,8 +304,10 @@ class Learner(NamedTuple):
     """An algorithm's networks and update, as the shared trainer needs them."""
 
     spec: PolicySpec
-    init: Callable[[jax.Array, Any], Any]
-    """``init(key, hparams) -> params`` (networks and optimiser states)."""
+    init: Callable[[jax.Array, Any, pol.ObsNorm], Any]
+    """``init(key, hparams, obs_norm) -> params`` (networks and optimiser states); ``obs_norm``
+    (a :class:`jaxil.policy.ObsNorm`) standardises every network's observations
+    (``Config.normalize_obs``)."""
     update: Callable[[Any, Transition, Transition | None, jax.Array, jax.Array, Any], tuple[Any, dict]]
     """``update(params, expert, replay, init_obs, key, hparams) -> (params, metrics)``;
     batches are prepared rows (see :func:`prepare`), ``replay`` is None for expert-only
@@ -354,6 +375,17 @@ def initial_obs(config: Config, env: Env, key: jax.Array, expert: Transition, st
     return absorbing_obs(obs) if config.absorbing else obs
 
 
+def expert_obs_norm(config: Config, env: Env, expert: Demos) -> pol.ObsNorm:
+    """The expert demos' observation statistics (masked), or the identity (``Config.normalize_obs``)."""
+    if not config.normalize_obs:
+        return pol.ObsNorm.create(env.spec.obs_size)
+    mask = expert.mask.astype(jnp.float32)
+    w = mask / jnp.maximum(mask.sum(), 1.0)
+    mean = jnp.einsum("n,nd->d", w, expert.obs)
+    std = jnp.sqrt(jnp.einsum("n,nd->d", w, (expert.obs - mean) ** 2))
+    return pol.ObsNorm(mean, (std + 1e-3) ** 2, mask.sum())
+
+
 def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_pair: bool) -> Trainer:
     """The Trainer of an off-policy / offline imitation method.
 
@@ -369,7 +401,8 @@ def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_
         check_demos(demos, env, offline_pair, algo)
         key, k_learn, k_env = jax.random.split(key, 3)
         inter = None if config.offline else interaction_init(config, env, k_env)
-        return State(learner.init(k_learn, hp), inter, key)
+        norm = expert_obs_norm(config, env, demos.expert if offline_pair else demos)
+        return State(learner.init(k_learn, hp, norm), inter, key)
 
     def step_fn(state: State, demos, hp):
         check_demos(demos, env, offline_pair, algo)

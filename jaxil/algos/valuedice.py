@@ -132,27 +132,30 @@ def policy_value(config: Config, env: Env, nu: Callable, pi: dict, obs: jax.Arra
     """E_{a ~ pi(obs)}[nu(obs, a)] [B] and the action features it used [B, A].
 
     Discrete: exact, sum_a pi(a|s) nu(s, a), features the action probabilities;
-    continuous: one reparameterised sample. ``obs`` may be augmented (absorbing).
+    continuous: one reparameterised sample. ``obs`` are raw (augmented when absorbing);
+    nu sees them standardised by the policy's ``obs_norm``, as the policy does.
     """
     spec = policy_spec(config, env)
     state_obs = op.env_obs(obs, config.absorbing)
+    nu_obs = op.normalize_obs(pi["obs_norm"], obs, config.absorbing)
     if env.spec.discrete:
         probs = jax.nn.softmax(pol.dist_params(spec, pi, state_obs), -1)
         one_hots = jnp.eye(env.spec.action_size)
-        per_action = jax.vmap(lambda a: nu(op.state_action_input(obs, jnp.broadcast_to(a, probs.shape),
+        per_action = jax.vmap(lambda a: nu(op.state_action_input(nu_obs, jnp.broadcast_to(a, probs.shape),
                                                                     config.absorbing)), out_axes=-1)(one_hots)
         return jnp.sum(probs * per_action, -1), probs
     action, _ = pol.sample(spec, pi, state_obs, key)
     features = op.action_features(env.spec, action)
-    return nu(op.state_action_input(obs, features, config.absorbing)), features
+    return nu(op.state_action_input(nu_obs, features, config.absorbing)), features
 
 
 def bellman_diff(config: Config, env: Env, nu: Callable, pi: dict, batch: Transition, gamma, key: jax.Array):
     """nu(s, a) - gamma (1 - terminated) E_{a' ~ pi(s')}[nu(s', a')] [B], with the (s, a) and
     (s', a') inputs [B, D] (for the gradient penalty)."""
-    now_input = op.state_action_input(batch.obs, op.action_features(env.spec, batch.action), config.absorbing)
+    norm = lambda obs: op.normalize_obs(pi["obs_norm"], obs, config.absorbing)
+    now_input = op.state_action_input(norm(batch.obs), op.action_features(env.spec, batch.action), config.absorbing)
     nxt, next_features = policy_value(config, env, nu, pi, batch.next_obs, key)
-    next_input = op.state_action_input(batch.next_obs, next_features, config.absorbing)
+    next_input = op.state_action_input(norm(batch.next_obs), next_features, config.absorbing)
     diff = nu(now_input) - gamma * (1.0 - batch.terminated.astype(jnp.float32)) * nxt
     return diff, now_input, next_input
 
@@ -163,10 +166,10 @@ def learner(config: Config, env: Env) -> op.Learner:
     spec = policy_spec(config, env)
     net = _nu_net(config)
 
-    def init(key, hp: Hparams) -> Params:
+    def init(key, hp: Hparams, obs_norm: pol.ObsNorm) -> Params:
         k_nu, k_pi = jax.random.split(key)
         nu = net.init(k_nu, jnp.zeros(nu_input_size(config, env)))
-        actor = spec.init(k_pi)
+        actor = {**spec.init(k_pi), "obs_norm": obs_norm}  # nu reads the statistics from here too
         return Params(nu, actor, optax.adam(hp.nu_lr).init(nu), optax.adam(hp.actor_lr).init(actor["actor"]))
 
     def update(params: Params, expert: Transition, replay: Transition, init_obs: jax.Array, key, hp: Hparams):
