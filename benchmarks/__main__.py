@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     r.add_argument("--brax-seeds", default=None, help="override the Brax seed counts (full suite: 1,16,256)")
     r.add_argument("--brax-budget-scale", type=float, default=None,
                    help="multiply the Brax training budgets (e.g. 0.01 for a smoke run)")
+    r.add_argument("--rerun-failed", metavar="JSON", default=None,
+                   help="a suite JSON: keep its sections that succeeded, run the failed ones again, rewrite it")
     r.add_argument("--out", default=su.RESULTS)
     rep = sub.add_parser("report", help="rewrite the markdown report and plots of a suite JSON")
     rep.add_argument("json")
@@ -43,7 +45,7 @@ def main(argv=None) -> int:
     unknown = sorted((set(names) | skip) - set(su.SECTIONS))
     if unknown:
         p.error(f"unknown sections {unknown}; choose from {', '.join(su.SECTIONS)}")
-    changes = {"sections": tuple(n for n in names if n not in skip)}
+    changes = {"sections": tuple(n for n in names if n not in skip)} if args.only or skip else {}
     if args.brax_envs is not None:
         changes["brax_envs"] = tuple(e for e in args.brax_envs.split(",") if e)
     if args.brax_seeds is not None:
@@ -51,7 +53,16 @@ def main(argv=None) -> int:
     if args.brax_budget_scale is not None:
         changes["brax_budget_scale"] = args.brax_budget_scale
     suite = dataclasses.replace(suite, **changes)
-    result, md = su.run(suite, args.out)
+    previous = None
+    if args.rerun_failed:
+        import json
+
+        with open(args.rerun_failed) as f:
+            previous = json.load(f)
+        if previous.get("suite") != suite.name or previous.get("device") != su.compile_time.device_name():
+            p.error(f"{args.rerun_failed} is a {previous.get('suite')!r} suite run on {previous.get('device')}, "
+                    f"not {suite.name!r} on this device")
+    result, md = su.run(suite, args.out, previous=previous)
     print()
     for g in result["goals"]:
         measured = "-" if g["measured"] is None else f"{g['measured']:g}"

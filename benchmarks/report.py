@@ -246,8 +246,11 @@ def markdown(result: dict, plots: dict) -> str:
     lines = [title, "",
              f"`python -m benchmarks run --suite {result['suite']}` on {result['num_devices']} {result['backend']} "
              f"device(s) ({result['device']}), {result['cpu_count']} CPU cores, jax {result['jax']}, jaxil "
-             f"{result['jaxil']}, Python {result['python']}. Wall time {result['wall_s'] / 60:.1f} min end to end. "
-             f"1-minute load average {result['load_avg_1m']['start']:.1f} at the start, "
+             f"{result['jaxil']}, Python {result['python']}. Wall time {result['wall_s'] / 60:.1f} min "
+             + ("end to end. " if not result.get("rerun_sections") else
+                f"(sum of the sections' times; {', '.join(result['rerun_sections'])} failed in the first run and "
+                "ran again). ")
+             + f"1-minute load average {result['load_avg_1m']['start']:.1f} at the start, "
              f"{result['load_avg_1m']['end']:.1f} at the end"
              + (" (the machine was shared with other work: absolute rates are noisy, ratios measured side by side "
                 "are the result)." if result['load_avg_1m']['start'] > 0.5 * (result['cpu_count'] or 1) else ".")
@@ -326,7 +329,7 @@ def _env_rows(sec):
 
 
 def _peers_body(sec):
-    lines = _peer_table(peer_rows(sec))
+    lines = _peer_table(peer_rows(sec)) + [""]
     for c in sec.get("comparisons", []):
         if "skipped" in c or not c.get("jaxil") or "seeds_reaching_0.9" not in c["jaxil"][0]:
             continue

@@ -443,14 +443,23 @@ EXPECTED_GOALS = {
 }
 
 
-def run(suite: Suite, out_dir: str = RESULTS, log=None) -> tuple[dict, str]:
-    """Runs every section of ``suite``; writes the JSON and the report; returns (result, md path)."""
+def run(suite: Suite, out_dir: str = RESULTS, log=None, previous: dict | None = None) -> tuple[dict, str]:
+    """Runs every section of ``suite``; writes the JSON and the report; returns (result, md path).
+
+    ``previous`` (a suite JSON of the same suite and device): its sections that did not
+    fail are kept as they are and only the failed or missing ones run again.
+    """
     log = log or (lambda m: print(m, flush=True))
     names = [s for s in SECTIONS if (not suite.sections or s in suite.sections)
              and (s != "brax" or suite.brax_envs)]
     start, load_start = time.perf_counter(), os.getloadavg()
     sections: dict = {}
+    kept = {k: v for k, v in (previous or {}).get("sections", {}).items() if "error" not in v and k in names}
     for name in names:
+        if name in kept:
+            sections[name] = dict(kept[name], from_previous_run=previous["date"])
+            log(f"== {name}: kept from the previous run")
+            continue
         log(f"== {name}")
         t = time.perf_counter()
         try:
@@ -479,13 +488,17 @@ def run(suite: Suite, out_dir: str = RESULTS, log=None) -> tuple[dict, str]:
         "platform": platform.platform(), "cpu_count": os.cpu_count(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "peers_installed": importlib.util.find_spec("imitation") is not None,
         "load_avg_1m": {"start": load_start[0], "end": os.getloadavg()[0]},
-        "wall_s": time.perf_counter() - start, "config": dataclasses.asdict(suite),
+        "wall_s": time.perf_counter() - start if not kept else sum(sec["wall_s"] for sec in sections.values()),
+        "rerun_sections": None if not kept else [n for n in names if n not in kept],
+        "config": dataclasses.asdict(suite),
         "goals": goals, "sections": sections,
     }
     from benchmarks import report
 
     os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, f"{result['date']}-{device}{'' if suite.name == 'full' else '-' + suite.name}")
+    if suite.sections:  # a partial run does not replace the whole suite's report
+        stem += "-only-" + "+".join(names)
     with open(stem + ".json", "w") as f:
         json.dump(result, f, indent=1, default=_jsonable)
     md = report.write(result, stem)
