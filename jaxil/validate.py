@@ -40,7 +40,8 @@ def _rule(field: str) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
     if field in _ANY_SIGN:
         return None
     if field in ("lr", "learning_rate") or field.endswith("_lr"):
-        return (lambda x: x > 0), "a learning rate must be > 0"
+        # 0 is allowed: a frozen network is a legitimate control in a sweep.
+        return (lambda x: x >= 0), "a learning rate must be >= 0"
     if field in _UNIT_INTERVAL:
         return (lambda x: (x >= 0) & (x <= 1)), "must lie in [0, 1]"
     if field in _POSITIVE:
@@ -55,7 +56,7 @@ def check_hparams(hparams, algo: str) -> None:
 
     Fields may be scalars or per-run arrays (a sweep); nested NamedTuples are
     checked field by field. Raises ValueError such as
-    ``bc Hparams.lr[3] = -0.001: a learning rate must be > 0``.
+    ``bc Hparams.lr[3] = -0.001: a learning rate must be >= 0``.
     """
     for path, value in _leaves(hparams, f"{type(hparams).__name__}"):
         x = np.asarray(value)

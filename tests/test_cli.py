@@ -75,6 +75,7 @@ def test_train_sac_on_a_saved_reward_in_a_changed_env(tmp_path):
         cli.train("bc", env="cartpole", demos="cartpole", reward=str(tmp_path / "r"), out=out)
 
 
+@pytest.mark.slow  # compiles offline ValueDICE; the offline wiring's refusals stay in the suite
 def test_train_offline_valuedice_learns_from_expert_and_replay_data(tmp_path):
     # The default replay data, mixed:ENV, costs 100 episodes of rollouts: the shipped demos stand in.
     result = cli.train("valuedice", env="cartpole", demos="cartpole", num_trajectories=2, seeds=2, steps=1,

@@ -135,6 +135,7 @@ def test_host_dagger_with_callback_and_label_files(tmp_path):
     assert buf.mask.sum() == n + 40 and int(host.state.round) == 2
 
 
+@pytest.mark.slow  # the drift case below is the suite's DAgger learning test
 def test_cartpole_dagger_from_one_trajectory_by_round_5():
     env = envs.make("cartpole")
     d, _ = data.load_demos(experts.resolve_demos("cartpole"), env)

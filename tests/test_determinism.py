@@ -18,7 +18,6 @@ TIMING_FIELDS = {"wall_s"}
 COMMANDS = {
     "bc": ["train", "bc", "--env", "cartpole", "--demos", "cartpole", "--num-trajectories", "2", "--seeds", "2",
            "--steps", "2", "--seed", "3"],
-    "ppo": ["train", "ppo", "--env", "cartpole", "--seeds", "2", "--steps", "1", "--seed", "3"],
 }
 
 

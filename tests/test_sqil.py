@@ -67,6 +67,7 @@ def test_config_splits_the_batch_and_refuses_empty_halves(pendulum_one_traj):
         sqil.make_train(sqil.Config(), envs.make("cartpole"))
 
 
+@pytest.mark.slow  # SQIL's batches are tested above; SAC's own vmap test stays in the suite
 def test_vmapped_runs_equal_single_runs(tiny, pendulum_one_traj):
     _, demos = pendulum_one_traj
     keys = jax.random.split(jax.random.PRNGKey(7), 2)

@@ -22,8 +22,7 @@ def test_every_default_hparams_passes(algo):
 
 
 @pytest.mark.parametrize("algo, hparams, message", [
-    ("bc", bc.Hparams(lr=-1e-3), r"bc Hparams.lr = -0.001: a learning rate must be > 0"),
-    ("bc", bc.Hparams(lr=0.0), r"bc Hparams.lr = 0.0: a learning rate must be > 0"),
+    ("bc", bc.Hparams(lr=-1e-3), r"bc Hparams.lr = -0.001: a learning rate must be >= 0"),
     ("sac", sac.Hparams(critic_lr=float("inf")), r"sac Hparams.critic_lr = inf: must be finite"),
     ("gail", adversarial.Hparams(disc_lr=-3e-4), r"gail Hparams.disc_lr = -0.0003: a learning rate"),
     ("bc", bc.Hparams(ent_coef=float("nan")), r"bc Hparams.ent_coef = nan: must be finite"),
@@ -45,7 +44,7 @@ def test_nonsensical_hparams_name_algo_field_and_value(algo, hparams, message):
 
 def test_swept_hparams_name_the_run():
     lrs = np.array([1e-3, 3e-3, -1e-2, 1e-2], np.float32)
-    with pytest.raises(ValueError, match=r"bc Hparams.lr\[2\] = -0.0099.*: a learning rate must be > 0 \(run 2"):
+    with pytest.raises(ValueError, match=r"bc Hparams.lr\[2\] = -0.0099.*: a learning rate must be >= 0 \(run 2"):
         validate.check_hparams(bc.Hparams(lr=lrs), "bc")
     validate.check_hparams(bc.Hparams(lr=np.abs(lrs)), "bc")
     # A negative reward scale flips the reward: odd, but allowed.
@@ -119,3 +118,7 @@ def test_continuous_actions_outside_the_env_bounds():
     data.validate(d._replace(action=np.clip(action, -2, 2)), spec)  # the bounds themselves are fine
     unbounded = dataclasses.replace(spec, action_low=None, action_high=None)
     data.validate(d, unbounded)
+
+
+def test_a_zero_learning_rate_is_a_legitimate_control():
+    validate.check_hparams(bc.Hparams(lr=0.0), "bc")

@@ -173,6 +173,7 @@ def test_trainer_takes_the_statistics_of_the_real_expert_rows(cartpole):
         np.testing.assert_allclose(np.sqrt(norm.var), std, rtol=1e-4)
 
 
+@pytest.mark.slow  # a learning run; the objective's tests above stay in the suite
 def test_offline_cartpole_from_four_trajectories_every_seed(cartpole):
     """Offline ValueDICE (4 expert trajectories + eps-random episodes), 2 seeds, 1000 updates (~1 min).
 
