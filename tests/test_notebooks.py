@@ -50,3 +50,12 @@ def test_notebook_runs_at_small_scale(path, tmp_path, monkeypatch):
         assert min(norm["cartpole"]["BC"][-1]) >= 0.9, norm["cartpole"]["BC"]  # worst seed, most trajectories
         dagger, bc = norm["pendulum"]["DAgger"][0], norm["pendulum"]["BC"][0]  # one trajectory
         assert sum(dagger) / len(dagger) > sum(bc) / len(bc) + 0.3, (dagger, bc)
+    if name == "airl_reward_transfer":
+        # A smoke test: at small scale SAC barely starts learning; the claim is the committed full-scale run's.
+        summary = json.loads(summary_path.read_text())
+        norm = summary["normalized"]["point_maze"]
+        assert set(norm) == {"AIRL state-only", "AIRL state-action", "GAIL disc. as reward", "true reward"}, norm
+        assert all(len(v) == summary["seeds"] and all(abs(x) < 1e6 for x in v) for v in norm.values()), norm
+        truth = norm["true reward"]
+        assert abs(sum(truth) / len(truth) - 1.0) < 1e-5, truth  # the reference row is 1 by construction
+        assert set(summary["maze_reward_correlation"]) == set(norm) - {"true reward"}
