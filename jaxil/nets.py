@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxil import lapack
+
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "silu": nn.silu, "elu": nn.elu}
 
@@ -22,6 +24,13 @@ def activation(name: str):
         return _ACTIVATIONS[name]
     except KeyError:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}") from None
+
+
+def orthogonal(scale: float = 1.0):
+    """Flax's orthogonal kernel initialiser, safe to vmap on CPU (:mod:`jaxil.lapack`):
+    one network per seed would otherwise be a batched QR that can hang XLA CPU."""
+    base = nn.initializers.orthogonal(scale)
+    return lambda key, shape, dtype=jnp.float32: lapack.unbatched(lambda k: base(k, shape, dtype))(key)
 
 
 class MLP(nn.Module):
@@ -36,8 +45,8 @@ class MLP(nn.Module):
     def __call__(self, x):
         f = activation(self.act)
         for h in self.hidden:
-            x = f(nn.Dense(h, kernel_init=nn.initializers.orthogonal(math.sqrt(2)))(x))
-        return nn.Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+            x = f(nn.Dense(h, kernel_init=orthogonal(math.sqrt(2)))(x))
+        return nn.Dense(self.out, kernel_init=orthogonal(self.out_scale))(x)
 
 
 class Actor(nn.Module):

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxil import lapack
 from jaxil.algos.maxent_irl import mce_occupancy, optimal_policy
 from jaxil.envs.tabular import TabularMDP
 
@@ -79,7 +80,7 @@ def min_norm_point(points: jax.Array, iters: int = 500) -> jax.Array:
     (the point of their convex hull nearest the origin), by FISTA with step
     ``1 / lambda_max(points points^T)``. Duplicate rows are harmless."""
     gram = points @ points.T
-    step = 1.0 / jnp.maximum(jnp.linalg.eigvalsh(gram)[-1], 1e-12)
+    step = 1.0 / jnp.maximum(lapack.eigvalsh(gram)[-1], 1e-12)
     n = points.shape[0]
     lam0 = jnp.full(n, 1.0 / n, points.dtype)
 

@@ -60,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxil import nets
+from jaxil import lapack, nets
 from jaxil.envs.tabular import TabularMDP, _time_policy
 
 BACKUPS = ("mce", "maxent")
@@ -252,7 +252,7 @@ def discounted_occupancy(transitions, initial, policy, discount) -> jax.Array:
         raise ValueError(f"policy must be [S, A] = {transitions.shape[:2]}, got {policy.shape}")
     p_pi = jnp.einsum("sa,sat->st", policy, transitions)
     eye = jnp.eye(p_pi.shape[0], dtype=p_pi.dtype)
-    return jnp.linalg.solve(eye - discount * p_pi.T, initial)
+    return lapack.solve(eye - discount * p_pi.T, initial)
 
 
 def state_action_occupancy(state_occupancy: jax.Array, policy: jax.Array) -> jax.Array:
