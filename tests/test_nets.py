@@ -1,5 +1,6 @@
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -73,3 +74,34 @@ def test_policy_load_errors(tmp_path):
     (tmp_path / "policy.msgpack").write_bytes(b"\x00garbage")
     with pytest.raises(ValueError, match="corrupt policy params"):
         pol.load_policy(str(tmp_path))
+
+
+def _lapack_batch_dims(fn, *args) -> list[str]:
+    """``num_batch_dims`` of every LAPACK custom call in the CPU lowering of ``fn(*args)``."""
+    text = jax.jit(fn).lower(*args).as_text()
+    return [line.split('num_batch_dims = "')[1].split('"')[0] for line in text.splitlines() if "@lapack_" in line]
+
+
+def test_vmapped_lapack_ops_are_unbatched_on_cpu_and_equal_per_seed_values():
+    # A batched LAPACK call fans out into the XLA CPU pool it runs on; two at once hang a
+    # 2-core machine (jaxil.lapack). Vmapped inits and solves must lower to unbatched calls.
+    from jaxil import lapack
+    mlp = nets.MLP((8, 8), 2)
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    init = jax.vmap(lambda k: mlp.init(k, jnp.zeros(3)))
+    dims = _lapack_batch_dims(init, keys)
+    assert dims and set(dims) == {"0"}, dims
+    batched = init(keys)
+    for i in range(4):
+        chex.assert_trees_all_close(jax.tree.map(lambda x: x[i], batched), mlp.init(keys[i], jnp.zeros(3)), atol=1e-6)
+    kernel = batched["params"]["Dense_0"]["kernel"][0]  # [3, 8]: orthonormal rows, scaled by sqrt(2)
+    np.testing.assert_allclose(kernel @ kernel.T, 2.0 * np.eye(3), atol=1e-5)
+
+    a = jax.random.normal(jax.random.PRNGKey(1), (4, 5, 5)) + 5 * jnp.eye(5)
+    b = jax.random.normal(jax.random.PRNGKey(2), (4, 5))
+    assert set(_lapack_batch_dims(jax.vmap(lapack.solve), a, b)) == {"0"}
+    np.testing.assert_allclose(jax.vmap(lapack.solve)(a, b), np.linalg.solve(np.asarray(a), np.asarray(b)[..., None])[..., 0],
+                               rtol=1e-4, atol=1e-5)
+    sym = a @ jnp.swapaxes(a, 1, 2)
+    assert set(_lapack_batch_dims(jax.vmap(lapack.eigvalsh), sym)) == {"0"}
+    np.testing.assert_allclose(jax.vmap(lapack.eigvalsh)(sym), np.linalg.eigvalsh(np.asarray(sym)), rtol=1e-4)
