@@ -8,15 +8,13 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# XLA's multi-threaded Eigen pool on CPU can wedge forever while materialising the
-# results of large vmapped programs (seen here on 2-core machines; also reported
-# upstream). Single-threaded Eigen avoids it at a small cost on CPU and changes
-# nothing on GPU/TPU. It must be set before the first computation; set
-# JAXIL_KEEP_XLA_FLAGS=1 to leave XLA_FLAGS untouched.
+# Precautions on CPU, set before the first computation (JAXIL_KEEP_XLA_FLAGS=1 leaves
+# XLA_FLAGS untouched): single-threaded Eigen, and no concurrency-optimised scheduler.
+# Both were workarounds for runs that hung idle forever on 2-core machines, before the
+# cause was found: batched LAPACK calls deadlocking XLA's CPU pool (see jaxil.lapack,
+# which now avoids them). Neither changes anything on GPU/TPU.
 if not _os.environ.get("JAXIL_KEEP_XLA_FLAGS") and "xla_cpu_multi_thread_eigen" not in _os.environ.get("XLA_FLAGS", ""):
     _os.environ["XLA_FLAGS"] = (_os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
-# The concurrency-optimised scheduler of XLA CPU loses a completion notification in
-# vmapped SAC programs (jax 0.10.2): runs hang idle forever without this flag.
 if not _os.environ.get("JAXIL_KEEP_XLA_FLAGS") and "concurrency_optimized_scheduler" not in _os.environ.get("XLA_FLAGS", ""):
     _os.environ["XLA_FLAGS"] += " --xla_cpu_enable_concurrency_optimized_scheduler=false"
 

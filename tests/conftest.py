@@ -1,4 +1,41 @@
+import atexit
 import os
+import shutil
+import tempfile
+
+import pytest
 
 # Tests run on CPU in float32 unless a test enables x64 locally.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# One persistent XLA compilation cache for the whole run: the xdist workers, the
+# notebook kernels and the CLI subprocesses the tests start all inherit it, so a program
+# that several of them compile (the same trainer on the same env) is compiled once.
+# The first process to import this file (the xdist controller) makes the directory and
+# removes it at exit; a cache directory the caller set is kept.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxil-tests-xla-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+# The suite's programs are small and compiled once each, so compiling dominates its time:
+# LLVM at optimisation level 0 compiles them in about 60% of the CPU time, and the few
+# tests that train for longer run about as fast (measured on tests/test_adversarial.py
+# and tests/test_ppo.py). The programs are the same; only their machine code is less
+# optimised. XLA_FLAGS that already name an optimisation level are left alone.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
+_NOTEBOOKS = "test_notebooks.py"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Schedule for two pytest-xdist workers (``--dist loadgroup``): a test file is one
+    unit of work (its module fixtures, e.g. trained experts, are built once), except
+    the notebooks, each its own unit; those take minutes apiece, so they go first and
+    the other worker works through the files meanwhile."""
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group(item.name if name == _NOTEBOOKS else name))
+    items.sort(key=lambda item: item.path.name != _NOTEBOOKS)

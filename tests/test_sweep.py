@@ -184,6 +184,10 @@ np.savez(npz, returns=r.returns, **{f"m_{k}": v for k, v in r.metrics.items()}, 
 
 
 def _subprocess_env(**extra):
+    """This process's environment plus ``extra``; XLA_FLAGS are appended to this process's
+    (the suite's compiler flags change float rounding, and the results are compared)."""
+    if "XLA_FLAGS" in extra:
+        extra["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + extra["XLA_FLAGS"]).strip()
     env = {**os.environ, "JAX_PLATFORMS": "cpu", **extra}
     env.pop("JAXIL_KEEP_XLA_FLAGS", None)
     return env

@@ -31,8 +31,6 @@ import os
 
 SCALE = os.environ.get("JAXIL_NOTEBOOK_SCALE", "full")  # "small" (CI) or "full"
 FULL = SCALE == "full"
-# Odd seed counts: with 2 or 4 vmapped runs, AIRL with box-standardised inputs (below) hung in
-# XLA's CPU runtime (jax 0.10.2; 1, 3 and 5 runs did not).
 SEEDS = 5 if FULL else 1  # seeds per row (reward learning and re-optimisation)
 TRAJECTORIES = 4  # expert trajectories the rewards are learned from
 EXPERT_SEEDS = 3 if FULL else 1  # SAC experts trained on the original maze; the best one demonstrates
