@@ -240,6 +240,8 @@ def main(argv=None) -> None:
     p.add_argument("--envs", default="cartpole,pendulum", help="offline envs")
     p.add_argument("--seeds", type=int, default=None, help="default: 8 online, 5 offline")
     p.add_argument("--online-trajectories", type=int, default=1, help="expert trajectories of the online part")
+    p.add_argument("--online-pick", type=int, default=None,
+                   help="online part: draw the trajectories at random with this key (default: the first ones)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--set", action="append", default=[], dest="assignments")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -250,7 +252,8 @@ def main(argv=None) -> None:
     if args.part in ("online", "all"):
         env = envs.make("pendulum")
         demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
-        chosen = data.to_jax(data.select_trajectories(demos, args.online_trajectories))
+        key = None if args.online_pick is None else jax.random.PRNGKey(args.online_pick)
+        chosen = data.to_jax(data.select_trajectories(demos, args.online_trajectories, key))
         for name, s in override(online_settings(args.quick), args.assignments).items():
             if not wanted or name in wanted:
                 online.append(run_online(name, s, env, chosen, args.seeds or 8, args.online_trajectories))

@@ -50,6 +50,13 @@ def test_notebook_runs_at_small_scale(path, tmp_path, monkeypatch):
         assert min(norm["cartpole"]["BC"][-1]) >= 0.9, norm["cartpole"]["BC"]  # worst seed, most trajectories
         dagger, bc = norm["pendulum"]["DAgger"][0], norm["pendulum"]["BC"][0]  # one trajectory
         assert sum(dagger) / len(dagger) > sum(bc) / len(bc) + 0.3, (dagger, bc)
+    if name == "offline_imitation":
+        summary = json.loads(summary_path.read_text())
+        bc_cartpole = summary["offline"]["cartpole"]["BC"]  # [trajectory counts][seeds]
+        assert min(min(row) for row in bc_cartpole) >= 0.9, bc_cartpole  # BC solves cartpole from 1 trajectory
+        assert all(all(abs(x) < 1e6 for x in row) for by in summary["offline"].values() for v in by.values()
+                   for row in v), summary["offline"]  # every offline run finished with a finite score
+        assert summary["mixed"]["dataset_mean"] is not None and len(summary["mixed"]["IQL"]) == summary["seeds_offline"]
     if name == "airl_reward_transfer":
         # A smoke test: at small scale SAC barely starts learning; the claim is the committed full-scale run's.
         summary = json.loads(summary_path.read_text())
