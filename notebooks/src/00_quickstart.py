@@ -1,5 +1,5 @@
 # %% [markdown]
-# # jaxil quickstart: BC, DAgger, GAIL and AIRL over vmapped seeds
+# # jaxil quickstart: BC, DAgger, GAIL, AIRL and ValueDICE over vmapped seeds
 #
 # A tour for a new user. jaxil ships an expert policy and 20 expert demonstrations for gymnax
 # CartPole-v1 and Pendulum-v1. This notebook
@@ -8,7 +8,8 @@
 # 2. trains behavioural cloning (BC) on them, all seeds in one compiled program;
 # 3. trains BC and DAgger (which asks the shipped expert to label the states its learner visits) at
 #    several numbers of expert trajectories, every (trajectories, seed) pair in one program;
-# 4. trains GAIL and AIRL (adversarial imitation over jaxil's PPO or SAC) from one trajectory;
+# 4. trains GAIL and AIRL (adversarial imitation over jaxil's PPO or SAC) from one trajectory, and
+#    ValueDICE offline from the same trajectory;
 # 5. does the same on pendulum (continuous actions) with the same code;
 # 6. plots and compares, against what the papers that introduced each method report.
 #
@@ -30,6 +31,7 @@ ADVERSARIAL_STEPS = 300 if SCALE == "full" else 20  # cartpole GAIL / AIRL: PPO 
 # Pendulum GAIL on SAC: trainer steps of 4 env steps (8000: jaxil train's default); skipped at small scale,
 # where compiling SAC would take most of the time (gail_vs_bc runs it in the tests).
 PENDULUM_GAIL_STEPS = 8000 if SCALE == "full" else 0
+VALUEDICE_STEPS = 30 if SCALE == "full" else 2  # offline ValueDICE: trainer steps of 100 updates
 
 # %%
 import json
@@ -42,7 +44,8 @@ import numpy as np
 import jaxil
 from jaxil import algos, data, envs, experts, loop
 from jaxil import logging as jlog
-from jaxil.algos import airl, bc, dagger, gail
+from jaxil.algos import airl, bc, dagger, gail, offpolicy, valuedice
+from jaxil.data import mixed
 
 FIGURES = "figures"  # notebooks/figures when run from notebooks/
 os.makedirs(FIGURES, exist_ok=True)
@@ -147,6 +150,29 @@ for algo, module in (("gail", gail), ("airl", airl)):
     print(f"cartpole {name}: {SEEDS} runs x {ADVERSARIAL_STEPS * 1024} env steps in {walls['cartpole'][name]:.0f} s")
 
 # %% [markdown]
+# ## 4b. ValueDICE, offline, from one trajectory
+#
+# ValueDICE (Kostrikov et al. 2020) matches the expert's state-action distribution off-policy:
+# here fully offline, from the expert trajectory plus a fixed dataset of non-expert episodes (the
+# shipped expert acting at random half the time, `jaxil.data.mixed`) in place of a replay buffer,
+# with no env interaction at all. Its default networks are 256 wide as in the paper; 64 wide keeps
+# this tour CPU-sized. `notebooks/offline_imitation.ipynb` goes further (online, IQ-Learn, SQIL,
+# offline RL).
+
+# %%
+vd_config = valuedice.Config(offline=True, num_updates=100, hidden=(64, 64))
+vd_trainer = valuedice.make_train(vd_config, env)
+non_expert = data.to_jax(mixed.build("cartpole", jax.random.PRNGKey(7), expert=0, medium=16, random=0).demos)
+pair = offpolicy.ExpertAndReplay(one_traj, non_expert)  # the same pair for every seed
+vd_run = loop.run(vd_trainer, jax.random.split(jax.random.PRNGKey(0), SEEDS), valuedice.Hparams(actor_lr=1e-4),
+                  VALUEDICE_STEPS, demos=pair)
+vd_returns = experts.evaluate_seeds(env, vd_trainer, vd_run.state, jax.random.PRNGKey(1)).mean(1)
+scores["cartpole"]["ValueDICE"] = experts.normalize("cartpole", vd_returns)[None]  # [1 trajectory count, seeds]
+walls["cartpole"]["ValueDICE"] = vd_run.wall_s
+print(f"cartpole ValueDICE offline: {SEEDS} runs x {VALUEDICE_STEPS * 100} updates in {vd_run.wall_s:.0f} s; "
+      f"normalized {np.round(scores['cartpole']['ValueDICE'][0], 3)}")
+
+# %% [markdown]
 # ## 5. The same on pendulum (continuous actions)
 #
 # Only the env name changes: BC fits a Gaussian policy, DAgger queries the shipped SAC expert, and
@@ -188,7 +214,8 @@ for env_name, by_algo in scores.items():
         print(f"  {algo:7s} " + " | ".join(cells) + f"   ({walls[env_name][algo]:.0f} s)")
 
 # %%
-STYLE = {"BC": ("C3", "o-"), "DAgger": ("C0", "s-"), "GAIL": ("C2", "D"), "AIRL": ("C4", "^")}
+STYLE = {"BC": ("C3", "o-"), "DAgger": ("C0", "s-"), "GAIL": ("C2", "D"), "AIRL": ("C4", "^"),
+         "ValueDICE": ("C1", "v")}
 fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
 for ax, env_name in zip(axes[:2], ("cartpole", "pendulum")):
     for algo, s in scores[env_name].items():
@@ -249,6 +276,9 @@ rows = [
     ("Fu, Luo & Levine 2018 (AIRL), imitation", "AIRL about as good as GAIL",
      f"{c} 1 traj: AIRL {mean_at(c, 'AIRL', 1):.2f} vs GAIL {mean_at(c, 'GAIL', 1):.2f}",
      f"{c}, {SEEDS} seeds, policy on softplus(logit); paper's tasks are MuJoCo"),
+    ("Kostrikov et al. 2020 (ValueDICE), Fig. 4", "offline ValueDICE from 1 traj at or above BC",
+     f"{c} 1 traj: ValueDICE {mean_at(c, 'ValueDICE', 1):.2f} vs BC {mean_at(c, 'BC', 1):.2f}",
+     f"{c}, {SEEDS} seeds, offline, {VALUEDICE_STEPS * 100} updates, 64-64 networks, 16 non-expert episodes"),
     ("Ho & Ermon 2016, Fig. 1 (BC)", "BC improves with more trajectories",
      f"{c} BC {bc_trend(c)} over {CARTPOLE_TRAJ} traj; {p} BC {bc_trend(p)} over {PENDULUM_TRAJ}",
      f"{SEEDS} seeds"),
