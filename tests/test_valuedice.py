@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxil import data, envs, eval as ev, experts, loop, policy as pol
+from jaxil import data, envs, experts, loop, policy as pol
 from jaxil.algos import offpolicy as op, valuedice as vd
 from jaxil.types import Transition
 
@@ -188,8 +188,6 @@ def test_offline_cartpole_from_four_trajectories_every_seed(cartpole):
     trainer = vd.make_train(cfg, cartpole)
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     res = loop.run(trainer, keys, vd.Hparams(actor_lr=1e-4), 10, demos=pair)
-    act = pol.make_act(trainer.policy_spec)
-    returns = jax.jit(jax.vmap(lambda p, k: ev.evaluate(cartpole, act, p, k, 8)))(
-        jax.vmap(trainer.policy)(res.state), jax.random.split(jax.random.PRNGKey(1), 2))
-    scores = experts.normalize("cartpole", np.asarray(returns).mean(1))
+    returns = experts.evaluate_seeds(cartpole, trainer, res.state, jax.random.PRNGKey(1), num_episodes=8)
+    scores = experts.normalize("cartpole", returns.mean(1))
     assert scores.min() >= 0.8, scores

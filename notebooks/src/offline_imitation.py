@@ -207,8 +207,6 @@ def cell(env_name, name, k):
     return f"{s.mean():.2f} [{s.min():.2f}]"
 
 
-vd_steps = steps_to("ValueDICE") if "ValueDICE" in curves else None
-gail_steps = steps_to("GAIL (SAC)") if "GAIL (SAC)" in curves else None
 rows = [("Kostrikov et al. 2020, Fig. 2 (online, 1 traj)", "ValueDICE at expert level in ~10x fewer env steps than DAC",
          "; ".join(f"{n}: {steps_to(n) or 'not reached'}" for n in curves) + " env steps to 0.9 on every seed",
          f"pendulum, {SEEDS_ONLINE} seeds")]
