@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxil import data, envs, eval as ev
+from jaxil import data, envs, eval as ev, policy as pol
 from jaxil.algos import offpolicy as op
 from jaxil.rl import replay
 from jaxil.types import Transition
@@ -152,3 +152,26 @@ def test_episode_starts_of_expert_and_replay_data():
     assert {tuple(r) for r in np.asarray(s0)} == {(1, 1, 0), (3, 3, 0)}
     with pytest.raises(ValueError, match="unknown initial_states 'first'"):
         op.Config(initial_states="first")
+
+
+def test_behavior_noise_drives_the_env_with_the_noisy_deterministic_action():
+    env = envs.make("pendulum")
+    spec = pol.PolicySpec(env.spec, "tanh_gaussian", (8,), "relu")
+    pi = spec.init(jax.random.PRNGKey(0))
+    obs = jnp.tile(jnp.array([[0.5, -0.3, 1.0]]), (20_000, 1))
+    key = jax.random.PRNGKey(1)
+    # None: the policy's own samples, exactly as pol.sample draws them
+    sampled = op.behavior_act(op.Config(), spec, pi, obs, key)
+    np.testing.assert_array_equal(sampled, pol.sample(spec, pi, obs, key)[0])
+    # 0: the deterministic action itself
+    np.testing.assert_allclose(op.behavior_act(op.Config(behavior_noise=0.0), spec, pi, obs, key),
+                               pol.mode(spec, pi, obs), rtol=1e-6)
+    # sigma: mode + N(0, (sigma * half range)^2), inside the bounds (pendulum: half range 2)
+    noisy = np.asarray(op.behavior_act(op.Config(behavior_noise=0.1), spec, pi, obs, key))
+    mode = float(pol.mode(spec, pi, obs[:1])[0, 0])
+    assert abs(mode) < 1.5  # far enough from the bounds that clipping is negligible
+    assert noisy.min() >= -2 and noisy.max() <= 2
+    assert noisy.mean() == pytest.approx(mode, abs=0.01)
+    assert noisy.std() == pytest.approx(0.2, rel=0.03)
+    with pytest.raises(ValueError, match="behavior_noise"):
+        op.Config(behavior_noise=-0.1)

@@ -277,6 +277,14 @@ class Config:
     ``obs_norm``, so it acts on raw observations). Gradient penalties then act in units
     of the expert's spread: raw units can be far too coarse (cartpole's pole angle
     varies by ~0.01 rad in the demos). False: identity."""
+    behavior_noise: float | None = None
+    """How the online envs are driven (after the warm-up), continuous actions only.
+    None: samples of the policy's own distribution (right for a policy trained with an
+    entropy term, as IQ-Learn's is). A float sigma: the deterministic action plus
+    Gaussian noise of std sigma in units of half the action range, clipped to the
+    bounds (what the ValueDICE code does: its actor has no entropy term, so its
+    learnt std is not an exploration scale and collapses). Discrete actions: always
+    samples."""
     initial_states: str = "expert"
     """Where the initial-state terms (1 - gamma) E_{p0}[...] draw s0 from: ``expert``, the
     expert's states (what the ValueDICE and IQ-Learn code does); ``reset``, the env's
@@ -292,6 +300,8 @@ class Config:
             raise ValueError(f"num_envs, train_freq, num_updates, batch_size and buffer_size must be >= 1, got {self}")
         if self.learning_starts < 0:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+        if self.behavior_noise is not None and self.behavior_noise < 0:
+            raise ValueError(f"behavior_noise must be None or >= 0, got {self.behavior_noise}")
         if 2 * self.num_envs > self.buffer_size:
             raise ValueError(f"buffer_size={self.buffer_size} cannot hold one step of {self.num_envs} envs")
 
@@ -336,6 +346,16 @@ def interaction_init(config: Config, env: Env, key: jax.Array) -> Interaction:
     return Interaction(buffer, env_state, jnp.zeros((), jnp.int32))
 
 
+def behavior_act(config: Config, spec: PolicySpec, pi: dict, obs: jax.Array, key: jax.Array) -> jax.Array:
+    """The action the online envs take under the policy ``pi`` (see ``Config.behavior_noise``)."""
+    if config.behavior_noise is None or spec.env.discrete:
+        return pol.sample(spec, pi, obs, key)[0]
+    low, high = jnp.asarray(spec.env.action_low, jnp.float32), jnp.asarray(spec.env.action_high, jnp.float32)
+    mode = pol.mode(spec, pi, obs)
+    noise = config.behavior_noise * (high - low) / 2 * jax.random.normal(key, mode.shape)
+    return jnp.clip(mode + noise, low, high)
+
+
 def interact(config: Config, env: Env, learner: Learner, params, inter: Interaction, key: jax.Array):
     """``train_freq`` steps of the envs into the buffer; uniform random actions during the warm-up."""
     spec = learner.spec
@@ -343,8 +363,8 @@ def interact(config: Config, env: Env, learner: Learner, params, inter: Interact
 
     def act(obs, k):
         k_pi, k_rand = jax.random.split(k)
-        sampled, _ = pol.sample(spec, learner.policy(params), obs, k_pi)
-        return jnp.where(inter.env_steps < config.learning_starts, uniform(None, obs, k_rand), sampled)
+        behaving = behavior_act(config, spec, learner.policy(params), obs, k_pi)
+        return jnp.where(inter.env_steps < config.learning_starts, uniform(None, obs, k_rand), behaving)
 
     env_state, traj = collect(env, act, inter.env_state, key, config.train_freq)
     buffer = buffer_add_transitions(inter.buffer, flatten(traj.transition), config.absorbing)
