@@ -17,8 +17,10 @@ one seed after another; its seconds per run are the median of ``--imitation-runs
 runs. jaxil runs ``--seeds`` seeds in one ``jit(vmap(scan))`` program
 (:func:`jaxil.algos.maxent_irl.train`); its compile time is measured separately,
 "first call" is compile + one run, and "warm" is the median of ``--reps`` calls of
-the compiled program. Per-run speedup = imitation's seconds per run / (jaxil's warm
-seconds / seeds). The final L-inf distance between learner and expert occupancy is
+the compiled program. Per-run speedup including compilation = imitation's seconds per
+run / (jaxil's first-call seconds / seeds), the number the goal judges; warm speedup =
+imitation's seconds per run / (jaxil's warm seconds / seeds), reported beside it. The
+final L-inf distance between learner and expert occupancy is
 reported for both sides as a check that they solve the same problem. Writes
 ``benchmarks/results/mce_irl-<date>-<device>.{json,md}``.
 """
@@ -146,8 +148,10 @@ def _markdown(result: dict) -> str:
         else:
             lines.append(f"imitation, {p['model']}: {p['skipped']}")
     goal = result["goal"]
-    lines += ["", f"Goal: >= {goal['target']:.0f}x per run at 64 seeds (warm, every reward model): "
-                  f"measured {goal['measured']}, met: {goal['met']}."]
+    fmt = lambda v: "n/a" if v is None else f"{v:.1f}x"  # noqa: E731
+    lines += ["", f"Goal: >= {goal['target']:.0f}x per run at {GOAL_SEEDS} seeds, compilation included (first "
+                  f"call, every reward model): measured {fmt(goal['measured'])} (warm, compilation excluded: "
+                  f"{fmt(goal.get('measured_warm'))}), met: {goal['met']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -167,16 +171,21 @@ def run(models=("linear", "mlp"), seeds=(1, 64), iters: int = 1000, reps: int = 
         if q:
             r["speedup_warm"] = q["s_per_run"] / r["warm_s_per_run"]
             r["speedup_incl_compile"] = q["s_per_run"] / r["first_call_s_per_run"]
-    at64 = [r.get("speedup_warm") for r in rows if r["seeds"] == GOAL_SEEDS]
-    measured = min(at64) if at64 and None not in at64 else None
+
+    def worst(key):
+        at64 = [r.get(key) for r in rows if r["seeds"] == GOAL_SEEDS]
+        return min(at64) if at64 and None not in at64 else None
+
+    measured, measured_warm = worst("speedup_incl_compile"), worst("speedup_warm")
     date = datetime.date.today().isoformat()
     device = jax.devices()[0].platform
     return {"benchmark": "mce_irl", "date": date, "device": device, "device_kind": jax.devices()[0].device_kind,
             "cpu_count": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
             "dtype": str(jnp.result_type(float)), "iters": iters, "reps": reps, "jaxil": rows,
             "imitation": peers,
-            "goal": {"name": f"MCE IRL per-run speedup vs imitation at {GOAL_SEEDS} seeds (min over reward models)",
-                     "target": GOAL_TARGET, "measured": measured,
+            "goal": {"name": f"MCE IRL per-run speedup vs imitation at {GOAL_SEEDS} seeds, compilation included "
+                             f"(min over reward models)",
+                     "target": GOAL_TARGET, "measured": measured, "measured_warm": measured_warm,
                      "met": measured is not None and measured >= GOAL_TARGET}}
 
 

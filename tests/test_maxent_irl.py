@@ -338,6 +338,69 @@ def test_irl_bad_config_and_hparams_raise():
         mi.train(mi.MCE, jax.random.PRNGKey(0), data, HP, num_steps=0)
 
 
+@pytest.mark.parametrize("hidden", [(16,), (8, 4)])
+def test_mlp_reward_init_matches_the_flax_mlp(hidden):
+    from jaxil import nets
+
+    mdp = tb.random_mdp(jax.random.PRNGKey(3), 10, 3, n_features=3, horizon=4)
+    config = mi.Config(reward_model="mlp", hidden=hidden)
+    trainer = mi.make_train(config)
+    data = mi.expert_data(mdp, _mce_expert(mdp))
+    params = trainer.init(jax.random.PRNGKey(0), data, HP).params
+    feats = mi._standardize(mdp.features)
+    ref = jax.eval_shape(nets.MLP(hidden, 1, "relu").init, jax.random.PRNGKey(0), feats)
+    assert jax.tree.structure(params) == jax.tree.structure(ref)
+    for p, q in zip(jax.tree.leaves(params), jax.tree.leaves(ref)):
+        assert (p.shape, p.dtype) == (q.shape, q.dtype)
+    layers = params["params"]
+    for i in range(len(hidden) + 1):
+        kernel, bias = np.asarray(layers[f"Dense_{i}"]["kernel"], np.float64), layers[f"Dense_{i}"]["bias"]
+        gain = 1.0 if i == len(hidden) else 2.0  # orthogonal(sqrt(2)) hidden, orthogonal(1) output
+        small = kernel.T @ kernel if kernel.shape[0] >= kernel.shape[1] else kernel @ kernel.T
+        np.testing.assert_allclose(small, gain * np.eye(min(kernel.shape)), atol=1e-5)
+        np.testing.assert_array_equal(bias, 0.0)
+    # Seeds draw different networks.
+    other = trainer.init(jax.random.PRNGKey(1), data, HP).params
+    assert not np.allclose(other["params"]["Dense_0"]["kernel"], layers["Dense_0"]["kernel"])
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("n_features", [2, 12])
+def test_one_hidden_layer_reward_and_vjp_match_the_flax_mlp(activation, n_features):
+    from jaxil import nets
+
+    feats = jax.random.normal(jax.random.PRNGKey(0), (9, n_features))
+    model = mi._mlp_model(mi.Config(reward_model="mlp", hidden=(16,), activation=activation))
+    params = model.init(jax.random.PRNGKey(1), feats, HP)
+    params = jax.tree.map(lambda p: p + 0.1, params)  # non-zero biases
+    flax_r, flax_vjp = jax.vjp(lambda p: nets.MLP((16,), 1, activation).apply(p, feats)[:, 0], params)
+    r, vjp = model.apply_vjp(params, feats)
+    np.testing.assert_allclose(r, flax_r, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(model.apply(params, feats), flax_r, rtol=1e-6, atol=1e-6)
+    ct = jax.random.normal(jax.random.PRNGKey(2), (9,))
+    for g, h in zip(jax.tree.leaves(vjp(ct)[0]), jax.tree.leaves(flax_vjp(ct)[0])):
+        assert g.dtype == h.dtype
+        np.testing.assert_allclose(g, h, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("config", [mi.MCE, mi.DEEP_MAXENT, mi.Config(reward_model="mlp", hidden=(8,))])
+def test_train_returns_the_reward_and_policy_of_its_final_parameters(config):
+    mdp = tb.cliff_world(horizon=5, features="xy")
+    data = mi.expert_data(mdp, _mce_expert(mdp))
+    res = _train(config, jax.random.PRNGKey(0), data, mi.Hparams(lr=0.05, l2_coef=0.01), num_steps=7)
+    trainer = mi.make_train(config)
+    np.testing.assert_allclose(res.reward, trainer.reward(res.state.params, mdp), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(res.policy, trainer.policy(res.state.params, mdp), rtol=1e-12, atol=1e-12)
+    assert int(res.state.step) == 7 and res.metrics["linf"].shape == (7,)
+    # The same as stepping the trainer by hand.
+    state = trainer.init(jax.random.PRNGKey(0), data, mi.Hparams(lr=0.05, l2_coef=0.01))
+    for i in range(7):
+        state, metrics = trainer.step(state, data, mi.Hparams(lr=0.05, l2_coef=0.01))
+        np.testing.assert_allclose(metrics["grad_norm"], res.metrics["grad_norm"][i], rtol=1e-9)
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(res.state.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.slow
 def test_deep_maxent_evd_falls_as_demos_grow():
     worlds = jax.vmap(lambda k: tb.objectworld(k, 10, horizon=16))(jax.random.split(jax.random.PRNGKey(0), 4))

@@ -87,18 +87,45 @@ def _continuation(transitions, v_next, backup: str):
     return transitions @ v_next
 
 
+def _soft_max_actions(q):
+    """``V = logsumexp_a Q`` and ``pi = exp(Q - V)``. Over a few actions both come from
+    one set of exponentials of the action slices, elementwise, inside the backward loop
+    (no reductions over a tiny axis, and no second pass of exponentials over ``Q``)."""
+    if q.shape[-1] > 8:
+        v = jax.nn.logsumexp(q, axis=-1)
+        return v, jnp.exp(q - v[..., None])
+    cols = [q[..., a] for a in range(q.shape[-1])]
+    top = cols[0]
+    for c in cols[1:]:
+        top = jnp.maximum(top, c)
+    top = jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0.0))
+    exps = [jnp.exp(c - top) for c in cols]
+    total = sum(exps)
+    return top + jnp.log(total), jnp.stack([e / total for e in exps], -1)
+
+
 def _backward(transitions, reward, horizon, discount, terminal, backup):
+    """``V [T, S]``, ``Q [T, S, A]`` and (soft backups) ``pi [T, S, A]``."""
     r_sa = reward[:, None] if reward.ndim == 1 else reward
     r_sa = jnp.broadcast_to(r_sa, transitions.shape[:2])
     v_end = jnp.zeros(transitions.shape[0], r_sa.dtype) if terminal is None else terminal
 
-    def step(v_next, _):
-        q = r_sa + discount * _continuation(transitions, v_next, "mce" if backup == "hard" else backup)
-        v = q.max(-1) if backup == "hard" else jax.nn.logsumexp(q, axis=-1)
-        return v, (v, q)
+    p_next = transitions.reshape(-1, transitions.shape[-1]).T
 
-    _, (v, q) = jax.lax.scan(step, v_end, None, length=horizon, reverse=True)
-    return v, q
+    def step(v_next, _):
+        if backup == "maxent":
+            cont = _continuation(transitions, v_next, backup)
+        else:
+            cont = (v_next @ p_next).reshape(r_sa.shape)
+        q = r_sa + discount * cont
+        if backup == "hard":
+            v = q.max(-1)
+            return v, (v, q, None)
+        v, pi = _soft_max_actions(q)
+        return v, (v, q, pi)
+
+    _, out = jax.lax.scan(step, v_end, None, length=horizon, reverse=True)
+    return out
 
 
 @partial(jax.jit, static_argnames=("horizon", "backup"))
@@ -129,8 +156,7 @@ def mce_partition(
     _check_planning_args(transitions, reward, horizon)
     if backup not in BACKUPS:
         raise ValueError(f"backup must be one of {BACKUPS}, got {backup!r}")
-    v, q = _backward(transitions, reward, horizon, discount, terminal, backup)
-    return v, q, jnp.exp(q - v[..., None])
+    return _backward(transitions, reward, horizon, discount, terminal, backup)
 
 
 @partial(jax.jit, static_argnames=("horizon",))
@@ -140,7 +166,7 @@ def optimal_policy(
     """Hard finite-horizon value iteration: ``V [T, S]``, ``Q [T, S, A]`` and the greedy
     deterministic policy ``pi [T, S, A]`` (one-hot; ties go to the lowest action)."""
     _check_planning_args(transitions, reward, horizon)
-    v, q = _backward(transitions, reward, horizon, discount, terminal, "hard")
+    v, q, _ = _backward(transitions, reward, horizon, discount, terminal, "hard")
     return v, q, jax.nn.one_hot(jnp.argmax(q, -1), q.shape[-1], dtype=q.dtype)
 
 
@@ -445,19 +471,136 @@ def _standardize(feats):
     return (feats - mean) / jnp.where(std > 0, std, 1.0)
 
 
-def make_train(config: Config) -> IRLTrainer:
-    if config.reward_model == "linear":
-        model = _LinearReward()
-        reward_of = lambda params, feats: model.apply(params, feats)  # noqa: E731
+# Inputs up to this wide enter a dense layer as broadcast multiply-adds rather than a
+# matmul: with vmapped seeds a tiny contraction becomes a badly laid out batched dot.
+_SMALL_FAN_IN = 8
+_qr = lapack.unbatched(lambda a: jnp.linalg.qr(a))
+
+
+def _orthogonal(noise: jax.Array, shape: tuple[int, int], scale: float) -> jax.Array:
+    """Flax's ``orthogonal(scale)`` kernel of ``shape [n_in, n_out]`` from its standard
+    normal draw ``noise`` (``n_in * n_out`` values): the Q of a QR, sign-fixed."""
+    n_in, n_out = shape
+    a = noise.reshape((n_out, n_in) if n_in < n_out else (n_in, n_out))
+    if a.shape[1] <= 4:
+        # A thin matrix: Gram-Schmidt gives the same Q (the QR with a positive diagonal R)
+        # without a LAPACK call.
+        cols = []
+        for k in range(a.shape[1]):
+            v = a[:, k]
+            for u in cols:
+                v = v - (u @ v) * u
+            cols.append(v / jnp.linalg.norm(v))
+        q = jnp.stack(cols, 1)
     else:
-        model = nets.MLP(tuple(config.hidden), 1, config.activation)
-        reward_of = lambda params, feats: model.apply(params, _standardize(feats))[:, 0]  # noqa: E731
+        q, r = _qr(a)
+        q = q * jnp.sign(jnp.diagonal(r))
+    return scale * (q.T if n_in < n_out else q)
+
+
+def _dense(x, kernel, bias):
+    if kernel.shape[0] <= _SMALL_FAN_IN:
+        y = sum(x[:, i, None] * kernel[i] for i in range(kernel.shape[0]))
+    else:
+        y = x @ kernel
+    return y + bias
+
+
+class _RewardModel(NamedTuple):
+    """``init(key, feats, hp) -> params``; ``apply(params, feats) -> [S]``;
+    ``apply_vjp(params, feats) -> ([S], vjp)`` with ``vjp(cotangent [S]) -> grads``."""
+
+    init: Callable
+    apply: Callable
+    apply_vjp: Callable
+    standardize: bool
+
+
+def _linear_model() -> _RewardModel:
+    model = _LinearReward()
+
+    def init(key, feats, hp):
+        # N(0, 1) weights like flax's normal(1.0), drawn from the key itself (one random
+        # call fewer to compile than flax's per-parameter key).
+        w = jax.random.normal(key, feats.shape[-1:], feats.dtype)
+        return {"params": {"w": hp.init_scale * w}}
+
+    def apply(params, feats):
+        return model.apply(params, feats)
+
+    return _RewardModel(init, apply, lambda params, feats: jax.vjp(lambda p: apply(p, feats), params), False)
+
+
+def _mlp_model(config: Config) -> _RewardModel:
+    """``nets.MLP(hidden, 1, activation)`` on the standardised features: orthogonal
+    kernels (gain sqrt(2), 1 for the output), zero biases, float32 parameters.
+
+    With one hidden layer its vector-Jacobian product is written out, so that every
+    ``[S, hidden]`` array is one fused elementwise pass and the gradients are small
+    matmuls (``jax.vjp`` of the flax module, under vmap over seeds, materialises and
+    transposes the hidden activations several times); deeper networks use ``jax.vjp``.
+    """
+    hidden = tuple(int(h) for h in config.hidden)
+    module = nets.MLP(hidden, 1, config.activation)
+    act = nets.activation(config.activation)
+    n_layers = len(hidden) + 1
+
+    def init(key, feats, hp):
+        del hp
+        sizes = (feats.shape[-1], *hidden, 1)
+        shapes = [(sizes[i], sizes[i + 1]) for i in range(n_layers)]
+        # One normal draw for every kernel (a random call costs far more to compile than
+        # to run); each kernel is then orthogonalised like flax's orthogonal initialiser.
+        noise = jax.random.normal(key, (sum(a * b for a, b in shapes),), jnp.float32)
+        params, start = {}, 0
+        for i, shape in enumerate(shapes):
+            scale = 1.0 if i == n_layers - 1 else float(np.sqrt(2.0))
+            kernel = _orthogonal(noise[start:start + shape[0] * shape[1]], shape, scale)
+            params[f"Dense_{i}"] = {"kernel": kernel, "bias": jnp.zeros(shape[1], jnp.float32)}
+            start += shape[0] * shape[1]
+        return {"params": params}
+
+    def apply(params, feats):
+        if n_layers != 2:
+            return module.apply(params, feats)[:, 0]
+        h = act(_dense(feats, **params["params"]["Dense_0"]))
+        out = params["params"]["Dense_1"]
+        return h @ out["kernel"][:, 0] + out["bias"][0]
+
+    def apply_vjp(params, feats):
+        if n_layers != 2:
+            return jax.vjp(lambda p: apply(p, feats), params)
+        p0, p1 = params["params"]["Dense_0"], params["params"]["Dense_1"]
+        w_out = p1["kernel"][:, 0]
+        pre = _dense(feats, p0["kernel"], p0["bias"])
+        h, dh = jax.jvp(act, (pre,), (jnp.ones_like(pre),))  # activation and its derivative
+        r = h @ w_out + p1["bias"][0]
+
+        def vjp(ct):
+            # d r / d pre[s, j] = w_out[j] act'(pre[s, j]): the w_out factor comes out of
+            # the sum over states, so the only [S, hidden] operand is act'(pre).
+            x1 = jnp.concatenate([feats, jnp.ones_like(feats[:, :1])], 1)
+            g = ((ct[:, None] * x1).T @ dh) * w_out  # [F + 1, hidden]
+            grads = {"Dense_0": {"kernel": g[:-1], "bias": g[-1]},
+                     "Dense_1": {"kernel": (ct @ h)[:, None], "bias": jnp.sum(ct)[None]}}
+            return (jax.tree.map(lambda gr, p: gr.astype(p.dtype), {"params": grads}, params),)
+
+        return r, vjp
+
+    return _RewardModel(init, apply, apply_vjp, True)
+
+
+def _make_train(config: Config):
+    model = _linear_model() if config.reward_model == "linear" else _mlp_model(config)
 
     def tx(hp: Hparams):
         return optax.adam(hp.lr) if config.optimizer == "adam" else optax.sgd(hp.lr)
 
+    def features(mdp: TabularMDP):
+        return _standardize(mdp.features) if model.standardize else mdp.features
+
     def reward_fn(params, mdp: TabularMDP):
-        return reward_of(params, mdp.features)
+        return model.apply(params, features(mdp))
 
     def policy_fn(params, mdp: TabularMDP):
         r = reward_fn(params, mdp)
@@ -467,38 +610,47 @@ def make_train(config: Config) -> IRLTrainer:
         check_data(data)
         check_hparams(hp)
         key, k_init = jax.random.split(key)
-        params = model.init(k_init, data.mdp.features)
-        if config.reward_model == "linear":
-            params = jax.tree.map(lambda p: hp.init_scale * p, params)
-        return State(params, tx(hp).init(params), key, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.bool_))
+        params = model.init(k_init, features(data.mdp), hp)
+        opt_state = tx(hp).init(params)
+        return State(params, opt_state, key, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.bool_))
 
-    def step(state: State, data: IRLData, hp: Hparams):
+    def step_and_plan(state: State, data: IRLData, hp: Hparams, hold=False):
+        """One IRL iteration, and the reward and policy of ``state.params`` it planned
+        with; ``hold=True`` plans but leaves the state as it is."""
         mdp = data.mdp
-        pi = policy_fn(state.params, mdp)
+        # The dual's gradient is (Dcum_pi - Dcum_expert) . d r / d params: the occupancy
+        # gap is the cotangent of the reward, so only the reward model is differentiated.
+        r, vjp = model.apply_vjp(state.params, features(mdp))
+        pi = mce_partition(mdp.transitions, jax.lax.stop_gradient(r), mdp.horizon, mdp.discount,
+                           backup=config.backup)[2]
         _, occ = mce_occupancy(mdp.transitions, mdp.initial, pi, discount=mdp.discount)
-        excess = jax.lax.stop_gradient(occ - data.expert_occupancy)
-
-        def surrogate(params):
-            # Its gradient is the dual's: (Dcum_pi - Dcum_expert) . d r / d params.
-            l2 = sum(jnp.sum(p**2) for p in jax.tree.leaves(params))
-            return excess @ reward_fn(params, mdp) + hp.l2_coef * l2
-
-        grads = jax.grad(surrogate)(state.params)
+        excess = occ - data.expert_occupancy
+        (grads,) = vjp(excess.astype(r.dtype))
+        # + the gradient of l2_coef |params|^2
+        grads = jax.tree.map(lambda g, p: (g + 2.0 * hp.l2_coef * p).astype(p.dtype), grads, state.params)
         updates, opt_state = tx(hp).update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
         linf = jnp.max(jnp.abs(excess))
-        frozen = state.converged | (linf <= hp.linf_eps)
+        converged = state.converged | (linf <= hp.linf_eps)
+        frozen = converged | hold
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(frozen, b, a), new, old)  # noqa: E731
-        new = State(keep(params, state.params), keep(opt_state, state.opt_state), state.key,
-                    state.step + 1, frozen)
+        new = State(keep(optax.apply_updates(state.params, updates), state.params), keep(opt_state, state.opt_state),
+                    state.key, state.step + jnp.where(hold, 0, 1).astype(state.step.dtype),
+                    jnp.where(hold, state.converged, converged))
         metrics = {
             "linf": linf,
             "grad_norm": optax.global_norm(grads),
             "feature_gap": jnp.linalg.norm(excess @ mdp.features),
         }
-        return new, metrics
+        return new, metrics, r, pi
 
-    return IRLTrainer(init, step, reward_fn, policy_fn)
+    def step(state: State, data: IRLData, hp: Hparams):
+        return step_and_plan(state, data, hp)[:2]
+
+    return IRLTrainer(init, step, reward_fn, policy_fn), step_and_plan
+
+
+def make_train(config: Config) -> IRLTrainer:
+    return _make_train(config)[0]
 
 
 class IRLResult(NamedTuple):
@@ -515,7 +667,17 @@ def train(config: Config, key: jax.Array, data: IRLData, hparams: Hparams, num_s
     for seeds or ``in_axes=(None, 0, None)`` for a batch of :class:`IRLData`."""
     if num_steps < 1:
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
-    trainer = make_train(config)
+    trainer, step_and_plan = _make_train(config)
     state = trainer.init(key, data, hparams)
-    state, metrics = jax.lax.scan(lambda s, _: trainer.step(s, data, hparams), state, None, length=num_steps)
-    return IRLResult(trainer.reward(state.params, data.mdp), trainer.policy(state.params, data.mdp), state, metrics)
+    r0, pi0 = (jnp.zeros(x.shape, x.dtype) for x in jax.eval_shape(
+        lambda p: (trainer.reward(p, data.mdp), trainer.policy(p, data.mdp)), state.params))
+
+    def body(carry, i):
+        # Iteration num_steps only plans: the reward and policy of the final parameters
+        # come out of the loop rather than from a second copy of the planner after it.
+        new, metrics, r, pi = step_and_plan(carry[0], data, hparams, hold=i == num_steps)
+        return (new, r.astype(r0.dtype), pi.astype(pi0.dtype)), metrics
+
+    (state, reward, policy), metrics = jax.lax.scan(body, (state, r0, pi0), jnp.arange(num_steps + 1))
+    metrics = jax.tree.map(lambda m: m[:num_steps], metrics)
+    return IRLResult(reward, policy, state, metrics)
