@@ -36,7 +36,12 @@ TRAJECTORIES = 4  # expert trajectories the rewards are learned from
 EXPERT_SEEDS = 3 if FULL else 1  # SAC experts trained on the original maze; the best one demonstrates
 EXPERT_STEPS = 4000 if FULL else 300  # SAC trainer steps of 4 env steps
 IRL_STEPS = {"point_maze": 3000, "pendulum": 4000} if FULL else {"point_maze": 200, "pendulum": 200}
-REOPT_STEPS = {"point_maze": 4000, "pendulum": 5000} if FULL else {"point_maze": 200, "pendulum": 200}
+REOPT_STEPS = {"point_maze": 8000, "pendulum": 5000} if FULL else {"point_maze": 200, "pendulum": 200}
+# Re-optimisation, the same for every row of a task (the true reward included): each reward is
+# rescaled to this standard deviation over uniform states of the observation box (None: as it is),
+# and SAC's target entropy (None: SAC's default, minus the action size). See the section below.
+REOPT_REWARD_STD = {"point_maze": 0.2, "pendulum": None}
+REOPT_TARGET_ENTROPY = {"point_maze": 0.0, "pendulum": None}
 PENDULUM_CHANGED = "pendulum:m=1.5"
 
 # %%
@@ -175,35 +180,71 @@ for row in ROWS:
 # A fresh SAC per seed learns from that seed's reward alone (the env's reward is ignored); all
 # seeds' rewards are one vmapped program, the reward parameters passed as each run's data. The
 # reference row is SAC on the changed environment's true reward, with the same settings and steps.
+#
+# In the maze every reward, the true one included, is first rescaled to a standard deviation of
+# `REOPT_REWARD_STD` over uniform states of the maze, and SAC's target entropy is 0
+# (`REOPT_TARGET_ENTROPY`). A learned reward comes at an arbitrary scale: AIRL's $g$ spans about
+# 10 times the true reward's range here (the gradient penalty sets its slope), and SAC's entropy
+# bonus is weighed against the reward, so the same SAC explores 10 times less on $g$ than on the
+# true reward and settles under the wall. With the rewards at one scale each row gets the same
+# exploration; the true-reward row is unaffected by the change (about 1.0 either way). Pendulum's
+# rewards are re-optimised as they are.
 
 # %%
-def reoptimiser(spec, env, config=sac.Config()):
-    """SAC whose per-run data are learned-reward params: run i maximises its own reward."""
-    def init(key, params, hp):
+def reoptimiser(reward, env, config):
+    """SAC whose per-run data are ``(params, scale)``: run i maximises scale_i * reward(params_i, ...),
+    with ``reward(params, obs, action, next_obs, env_reward) -> [B]``."""
+    def init(key, data, hp):
         return sac.init(config, env, key, hp)
 
-    def step(state, params, hp):
+    def step(state, data, hp):
+        params, scale = data
         state, traj = sac.collect(config, env, state)
-        state, metrics = sac.train_updates(config, env, state, hp, rewards.as_rl_reward(spec, params))
+        state, metrics = sac.train_updates(config, env, state, hp,
+                                           lambda o, a, n, e: scale * reward(params, o, a, n, e))
         return state, {**metrics, **ppo.episode_metrics(traj)}
 
     return loop.Trainer(init, step, lambda s: s.params.actor, sac.policy_spec(config, env), config.env_steps_per_step)
 
 
-returns, random_return = {}, {}
+def true_reward(task, next_obs):
+    """The changed env's reward as a function of the next state (used only to measure its scale)."""
+    if task == "point_maze":
+        return -jnp.linalg.norm(next_obs - jnp.asarray(GOAL, jnp.float32), axis=-1)
+    raise ValueError(f"no closed-form true reward for {task}")
+
+
+def reward_scales(task, reward, params):
+    """[SEEDS] factors that give each seed's reward REOPT_REWARD_STD over uniform box states (ones if None)."""
+    if REOPT_REWARD_STD[task] is None:
+        return jnp.ones(SEEDS)
+    low, high = (jnp.asarray(x, jnp.float32) for x in BOX[task])
+    k_s, k_a = jax.random.split(jax.random.PRNGKey(23))
+    states = jax.random.uniform(k_s, (4096, low.shape[0]), minval=low, maxval=high)
+    spec = ENVS[task][1].spec
+    actions = jax.random.uniform(k_a, (4096, spec.action_size), minval=jnp.asarray(spec.action_low),
+                                 maxval=jnp.asarray(spec.action_high))
+    std = jax.vmap(lambda p: jnp.std(reward(p, states, actions, states, true_reward(task, states))))(params)
+    return REOPT_REWARD_STD[task] / std
+
+
+returns, random_return, scales = {}, {}, {}
 for task in TASKS:
     env = ENVS[task][1]
     keys = jax.random.split(jax.random.PRNGKey(20), SEEDS)
     random_return[task] = experts.random_return(env, jax.random.PRNGKey(21))
+    config = sac.Config(target_entropy=REOPT_TARGET_ENTROPY[task])
     for row in (*ROWS, "true reward"):
         start = time.perf_counter()
         if row == "true reward":
-            trainer = sac.make_train(sac.Config(), env)
-            run = loop.run(trainer, keys, sac.Hparams(), REOPT_STEPS[task])
+            reward, params = (lambda p, o, a, n, e: e), jnp.zeros(SEEDS)
         else:
             spec, params = learned[task, row]
-            trainer = reoptimiser(spec, env)
-            run = loop.run(trainer, keys, sac.Hparams(), REOPT_STEPS[task], demos=params, demos_axis=0)
+            reward = lambda p, o, a, n, e, spec=spec: rewards.reward_fn(spec, p, o, a, n)
+        scales[task, row] = reward_scales(task, reward, params)
+        trainer = reoptimiser(reward, env, config)
+        run = loop.run(trainer, keys, sac.Hparams(), REOPT_STEPS[task], demos=(params, scales[task, row]),
+                       demos_axis=0)
         returns[task, row] = experts.evaluate_seeds(env, trainer, run.state, jax.random.PRNGKey(22)).mean(1)
         walls[f"{task} re-optimise {row}"] = time.perf_counter() - start
 
@@ -246,7 +287,7 @@ for j, task in enumerate(TASKS):
         axes[3].bar(x, normalized[task, row].mean(), width, color=f"C{i}", label=row if j == 0 else None)
         axes[3].plot(np.full(SEEDS, x), normalized[task, row], "k.", ms=4)
 axes[3].axhline(0.9, ls=":", c="gray")
-axes[3].set(xticks=range(len(TASKS)), xticklabels=[f"{TASKS[t][0]} -> {TASKS[t][1]}" for t in TASKS],
+axes[3].set(xticks=range(len(TASKS)), xticklabels=[f"{TASKS[t][0]}\n-> {TASKS[t][1]}" for t in TASKS],
             ylabel="normalized return in the changed env", title=f"re-optimised rewards, {SEEDS} seeds (dots)")
 axes[3].legend(fontsize=8)
 fig.suptitle("maze: black wall = training (wall=left), white dashed = transfer (wall=right); red: demonstrations")
@@ -288,12 +329,16 @@ rows.append(("claim: state-only AIRL re-optimised in the shifted maze", ">= 0.9 
              "mean over seeds, normalized"))
 rows.append(("setting: learner", "TRPO, linear g, ReLU h", "SAC, 64x64 tanh g and h, inputs standardised on the "
              "observation box", "-"))
+rows.append(("setting: re-optimisation", "TRPO on the learned reward", "SAC; maze: every reward rescaled to std "
+             f"{REOPT_REWARD_STD['point_maze']} over the maze, target entropy {REOPT_TARGET_ENTROPY['point_maze']}", "-"))
 print(f"{'paper':62s} | {'paper figure':44s} | {'jaxil figure (normalized)':44s} | setting")
 for r in rows:
     print(f"{r[0]:62s} | {r[1]:44s} | {r[2]:44s} | {r[3]}")
 
 summary = {"scale": SCALE, "seeds": SEEDS, "trajectories": TRAJECTORIES, "irl_steps": IRL_STEPS,
-           "reopt_steps": REOPT_STEPS, "changed_envs": {t: TASKS[t][1] for t in TASKS},
+           "reopt_steps": REOPT_STEPS, "reopt_reward_std": REOPT_REWARD_STD,
+           "reopt_target_entropy": REOPT_TARGET_ENTROPY, "changed_envs": {t: TASKS[t][1] for t in TASKS},
+           "reward_scales": {t: {r: np.asarray(scales[t, r]).tolist() for r in ROWS_ALL} for t in TASKS},
            "random_return": random_return,
            "normalized": {t: {r: normalized[t, r].tolist() for r in ROWS_ALL} for t in TASKS},
            "return": {t: {r: returns[t, r].tolist() for r in ROWS_ALL} for t in TASKS},
