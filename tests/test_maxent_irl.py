@@ -394,8 +394,9 @@ def test_train_returns_the_reward_and_policy_of_its_final_parameters(config):
     assert int(res.state.step) == 7 and res.metrics["linf"].shape == (7,)
     # The same as stepping the trainer by hand.
     state = trainer.init(jax.random.PRNGKey(0), data, mi.Hparams(lr=0.05, l2_coef=0.01))
+    step = jax.jit(trainer.step)
     for i in range(7):
-        state, metrics = trainer.step(state, data, mi.Hparams(lr=0.05, l2_coef=0.01))
+        state, metrics = step(state, data, mi.Hparams(lr=0.05, l2_coef=0.01))
         np.testing.assert_allclose(metrics["grad_norm"], res.metrics["grad_norm"][i], rtol=1e-9)
     for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(res.state.params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
