@@ -178,11 +178,11 @@ def peers(suite: Suite, log) -> dict:
     out["mce_irl"] = mce_irl.run(("linear", "mlp"), suite.mce_seeds, suite.mce_iters, suite.mce_reps,
                                  suite.mce_imitation_runs)
     log(f"peers mce irl: goal {out['mce_irl']['goal']['measured']}")
-    for key, res in (("bc", out["bc"]), ("mce_irl", out["mce_irl"])):
+    for res in (out["bc"], out["mce_irl"]):
         g = res["goal"]
         extra = _peer_note(res)
-        if key == "mce_irl" and g.get("measured_warm") is not None:
-            # The goal counts compilation (first call: compile + one run); warm is reported beside it.
+        if g.get("measured_warm") is not None:
+            # A goal that counts compilation reports its warm figure beside it (MCE IRL's).
             warm = f"warm (compilation excluded): {g['measured_warm']:.1f}x"
             extra = {"measured_warm": round(float(g["measured_warm"]), 4),
                      "note": "; ".join(filter(None, [extra.get("note"), warm]))}

@@ -34,3 +34,5 @@ solve = unbatched(lambda a, b: jnp.linalg.solve(a, b))
 """``jnp.linalg.solve`` (forward only: no reverse-mode derivative)."""
 eigvalsh = unbatched(lambda a: jnp.linalg.eigvalsh(a))
 """``jnp.linalg.eigvalsh`` (forward only)."""
+qr = unbatched(lambda a: jnp.linalg.qr(a))
+"""``jnp.linalg.qr`` (reduced; forward only)."""

@@ -474,7 +474,6 @@ def _standardize(feats):
 # Inputs up to this wide enter a dense layer as broadcast multiply-adds rather than a
 # matmul: with vmapped seeds a tiny contraction becomes a badly laid out batched dot.
 _SMALL_FAN_IN = 8
-_qr = lapack.unbatched(lambda a: jnp.linalg.qr(a))
 
 
 def _orthogonal(noise: jax.Array, shape: tuple[int, int], scale: float) -> jax.Array:
@@ -493,7 +492,7 @@ def _orthogonal(noise: jax.Array, shape: tuple[int, int], scale: float) -> jax.A
             cols.append(v / jnp.linalg.norm(v))
         q = jnp.stack(cols, 1)
     else:
-        q, r = _qr(a)
+        q, r = lapack.qr(a)
         q = q * jnp.sign(jnp.diagonal(r))
     return scale * (q.T if n_in < n_out else q)
 
