@@ -188,7 +188,7 @@ def run_offline(name: str, s: Setting, env, expert, replay, seeds: int) -> dict:
 
 def replay_dataset(env_name: str) -> tuple[data.Demos, dict]:
     """Non-expert episodes: the shipped expert with random actions (mixed's medium policy)."""
-    m = mixed.build(env_name, jax.random.PRNGKey(7), expert=0, medium=REPLAY_EPISODES, random=0)
+    m = mixed.non_expert(env_name, REPLAY_EPISODES)
     return data.to_jax(m.demos), mixed.summary(m, env_name)["medium"]
 
 

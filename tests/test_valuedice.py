@@ -182,7 +182,7 @@ def test_offline_cartpole_from_four_trajectories_every_seed(cartpole):
     from jaxil.data import mixed
 
     d, _ = data.load_demos(experts.resolve_demos("cartpole"), cartpole)
-    replay = data.to_jax(mixed.build("cartpole", jax.random.PRNGKey(7), expert=0, medium=16, random=0).demos)
+    replay = data.to_jax(mixed.non_expert("cartpole").demos)
     pair = vd.ExpertAndReplay(data.to_jax(data.select_trajectories(d, 4)), replay)
     cfg = vd.Config(offline=True, num_updates=100)  # 256x256, batch 256, expert statistics
     trainer = vd.make_train(cfg, cartpole)

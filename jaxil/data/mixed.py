@@ -78,6 +78,16 @@ def build(env_name: str, key: jax.Array, expert: int = 10, medium: int = 40, ran
     return Mixed(concat(parts), meta, np.asarray(sources))
 
 
+NON_EXPERT_KEY = 7
+
+
+def non_expert(env_name: str, episodes: int = 16) -> Mixed:
+    """The fixed non-expert dataset that offline ValueDICE learns from in place of a replay
+    buffer: ``episodes`` episodes of the shipped expert acting at random at the env's
+    medium rate (:data:`MEDIUM_EPS`), drawn with the key ``PRNGKey(NON_EXPERT_KEY)``."""
+    return build(env_name, jax.random.PRNGKey(NON_EXPERT_KEY), expert=0, medium=episodes, random=0)
+
+
 def concat(parts: list[Demos]) -> Demos:
     """Demos one after another, episode ids renumbered so they stay contiguous from 0.
 

@@ -162,7 +162,7 @@ for algo, module in (("gail", gail), ("airl", airl)):
 # %%
 vd_config = valuedice.Config(offline=True, num_updates=100, hidden=(64, 64))
 vd_trainer = valuedice.make_train(vd_config, env)
-non_expert = data.to_jax(mixed.build("cartpole", jax.random.PRNGKey(7), expert=0, medium=16, random=0).demos)
+non_expert = data.to_jax(mixed.non_expert("cartpole").demos)
 pair = offpolicy.ExpertAndReplay(one_traj, non_expert)  # the same pair for every seed
 vd_run = loop.run(vd_trainer, jax.random.split(jax.random.PRNGKey(0), SEEDS), valuedice.Hparams(actor_lr=1e-4),
                   VALUEDICE_STEPS, demos=pair)

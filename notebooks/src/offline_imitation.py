@@ -126,7 +126,7 @@ def offline_scores(env_name):
     expert, _ = data.load_demos(experts.resolve_demos(env_name), env)
     stacked = data.to_jax(data.stack_subsets(expert, TRAJECTORIES, repeats=SEEDS_OFFLINE))
     runs = len(TRAJECTORIES) * SEEDS_OFFLINE
-    replay = data.to_jax(mixed.build(env_name, jax.random.PRNGKey(7), expert=0, medium=16, random=0).demos)
+    replay = data.to_jax(mixed.non_expert(env_name).demos)
     replay = jax.tree.map(lambda x: jnp.broadcast_to(x, (runs, *x.shape)), replay)
     steps = OFFLINE_UPDATES // 100
     methods = {
