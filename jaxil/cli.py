@@ -10,6 +10,8 @@ import jax
 import numpy as np
 import tyro
 
+import jaxil
+
 from jaxil import data, envs, experts, runs
 from jaxil import logging as jlog
 from jaxil.results import write_results
@@ -212,6 +214,14 @@ def sweep(
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Every CPU core a device, before the first computation, so vmapped runs split over
+    # the cores (jaxil.loop.run_sharding); JAXIL_CPU_DEVICES=N picks another count.
+    # Called in a process that has already computed (a notebook, a test), the layout stays.
+    count = os.environ.get("JAXIL_CPU_DEVICES")
+    try:
+        jaxil.set_cpu_device_count(int(count) if count else None)
+    except RuntimeError:
+        pass
     tyro.extras.subcommand_cli_from_dict(
         {"expert": expert, "collect": collect, "train": train, "quickstart": quickstart, "sweep": sweep},
         args=sys.argv[1:] if argv is None else argv,

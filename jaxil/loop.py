@@ -15,6 +15,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxil import validate
 from jaxil.policy import PolicySpec
@@ -46,6 +47,37 @@ def broadcast_hparams(hparams, num_runs: int):
         return jnp.broadcast_to(x, (num_runs, *x.shape))
 
     return jax.tree.map(tile, hparams)
+
+
+RUN_AXIS = "runs"
+
+
+def run_sharding(num_runs: int) -> NamedSharding | None:
+    """How :func:`run` lays out a ``[num_runs, ...]`` batch: the run axis split over the
+    largest number of this process's devices that divides ``num_runs`` (``None`` when
+    that is one device). Runs never communicate, so each device trains its share with
+    no collectives; on a CPU, :func:`jaxil.set_cpu_device_count` makes every core a
+    device (the ``jaxil`` command does this by default)."""
+    devices = jax.local_devices()
+    count = max(k for k in range(1, min(len(devices), num_runs) + 1) if num_runs % k == 0)
+    if count == 1:
+        return None
+    return NamedSharding(Mesh(np.array(devices[:count]), (RUN_AXIS,)), PartitionSpec(RUN_AXIS))
+
+
+def place_runs(sharding: NamedSharding | None, keys, hparams, demos=None, demos_axis: int | None = None):
+    """``keys``, per-run ``hparams`` (and ``demos``: split if ``demos_axis == 0``, else
+    replicated) on ``sharding``; unchanged when it is ``None``."""
+    if sharding is None:
+        return keys, hparams, demos
+    demos_sharding = sharding if demos_axis == 0 else NamedSharding(sharding.mesh, PartitionSpec())
+    return jax.device_put(keys, sharding), jax.device_put(hparams, sharding), jax.device_put(demos, demos_sharding)
+
+
+def init_runs(trainer: Trainer, sharding: NamedSharding | None, demos_axis: int | None = None):
+    """``jit(vmap(trainer.init))`` whose states come out laid out as ``sharding``."""
+    return jax.jit(jax.vmap(trainer.init, in_axes=(0, demos_axis, 0)),
+                   **({} if sharding is None else {"out_shardings": sharding}))
 
 
 def compile_chunk(trainer: Trainer, chunk_steps: int, demos_axis: int | None = None):
@@ -144,6 +176,7 @@ def run(
     With ``demos_axis=0`` every demos leaf has a leading run axis: run ``i`` trains on
     ``demos[i]`` (see :func:`jaxil.data.stack_subsets`).
 
+    A fresh run's batch is split over this process's devices (:func:`run_sharding`).
     Resuming (e.g. from :mod:`jaxil.checkpoint`): ``start_state`` is a batched state
     saved after ``start_step`` steps (a multiple of ``chunk_steps``; 0 for a state the
     caller initialised itself, e.g. with an explicit sharding); ``init`` is skipped and
@@ -171,7 +204,10 @@ def run(
                          f"[0, {num_steps}] and needs a start_state")
     start = time.perf_counter()
     if start_state is None:
-        state = jax.jit(jax.vmap(trainer.init, in_axes=(0, demos_axis, 0)))(keys, demos, hparams)
+        # A state the caller made keeps its layout; a fresh one is split over the devices.
+        sharding = run_sharding(num_runs) if jax.process_count() == 1 else None
+        keys, hparams, demos = place_runs(sharding, keys, hparams, demos, demos_axis)
+        state = init_runs(trainer, sharding, demos_axis)(keys, demos, hparams)
     else:
         state = start_state
     chunk = compile_chunk(trainer, chunk_steps, demos_axis)

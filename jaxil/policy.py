@@ -94,9 +94,11 @@ def sample(spec: PolicySpec, params: dict, obs: jax.Array, key: jax.Array):
     return nets.tanh_gaussian_sample(key, mean, log_std, *_bounds(spec))
 
 
-def log_prob(spec: PolicySpec, params: dict, obs: jax.Array, action: jax.Array):
-    """log pi(action | obs); for tanh_gaussian, of the squashed action."""
-    out = dist_params(spec, params, obs)
+def dist_log_prob(spec: PolicySpec, out, action: jax.Array):
+    """log pi(action | obs) from the actor's output ``out = dist_params(...)``; for
+    tanh_gaussian, of the squashed action. A loss that needs several quantities of the
+    same distribution computes ``out`` once and derives each from it: two calls of the
+    actor on the same batch would each send a cotangent back through the whole network."""
     if spec.kind == "categorical":
         return nets.categorical_log_prob(out, action)
     mean, log_std = out
@@ -105,15 +107,33 @@ def log_prob(spec: PolicySpec, params: dict, obs: jax.Array, action: jax.Array):
     return nets.tanh_gaussian_log_prob(mean, log_std, action, *_bounds(spec))
 
 
-def mode(spec: PolicySpec, params: dict, obs: jax.Array):
-    """The deterministic action: argmax, mean clipped to bounds, or squashed mean."""
-    out = dist_params(spec, params, obs)
+def dist_entropy(spec: PolicySpec, out):
+    """Entropy from the actor's output: exact for categorical; for both Gaussian kinds the
+    unsquashed Gaussian's (tanh_gaussian's has no closed form; this is the standard proxy)."""
+    if spec.kind == "categorical":
+        return nets.categorical_entropy(out)
+    return nets.gaussian_entropy(out[1])
+
+
+def dist_mode(spec: PolicySpec, out):
+    """The deterministic action from the actor's output: argmax, mean clipped to bounds,
+    or squashed mean."""
     if spec.kind == "categorical":
         return jnp.argmax(out, -1).astype(jnp.int32)
     low, high = _bounds(spec)
     if spec.kind == "gaussian":
         return jnp.clip(out[0], low, high)
     return low + (jnp.tanh(out[0]) + 1) * (high - low) / 2
+
+
+def log_prob(spec: PolicySpec, params: dict, obs: jax.Array, action: jax.Array):
+    """log pi(action | obs); for tanh_gaussian, of the squashed action."""
+    return dist_log_prob(spec, dist_params(spec, params, obs), action)
+
+
+def mode(spec: PolicySpec, params: dict, obs: jax.Array):
+    """The deterministic action: argmax, mean clipped to bounds, or squashed mean."""
+    return dist_mode(spec, dist_params(spec, params, obs))
 
 
 def make_act(spec: PolicySpec, deterministic: bool = True):

@@ -246,3 +246,49 @@ def test_two_processes_gather_into_one_results_json(tmp_path, whole):
         assert len(f.read().splitlines()) == 1 + 6 * 4
     # One checkpoint of all 6 runs per chunk, written by both processes together.
     assert sorted(int(d) for d in os.listdir(out / "checkpoints" / "batch-000") if d.isdigit()) == [2, 4]
+
+
+LOOP_SCRIPT = """
+import sys
+import jaxil
+count = jaxil.set_cpu_device_count(int(sys.argv[2]))
+import jax, numpy as np
+from jaxil import envs, loop
+from jaxil.rl import ppo
+
+assert count == len(jax.local_devices()) == int(sys.argv[2]), jax.local_devices()
+trainer = ppo.make_train(ppo.Config(num_envs=2, num_steps=16, hidden=(16,)), envs.make("cartpole"))
+seen = []
+r = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), 4), ppo.Hparams(), 4, chunk_steps=2,
+             on_chunk=lambda done, state, m: seen.append(len(jax.tree.leaves(state)[0].sharding.device_set)))
+np.savez(sys.argv[1], devices=seen, **{f"p{i}": x for i, x in enumerate(jax.tree.leaves(r.state))},
+         **{f"m_{k}": v for k, v in r.metrics.items()})
+"""
+
+
+def test_loop_run_splits_a_fresh_run_over_cpu_devices(tmp_path):
+    """`jaxil.set_cpu_device_count(2)`: loop.run trains 4 seeds as 2 per device (each core
+    its share), with the same results as one device. In this process the backend already runs, so the count cannot
+    change any more, and a bad count is refused before that is even looked at."""
+    script = tmp_path / "loop.py"
+    script.write_text(textwrap.dedent(LOOP_SCRIPT))
+    outs = {}
+    for devices in (1, 2):
+        outs[devices] = tmp_path / f"d{devices}.npz"
+        proc = subprocess.run([sys.executable, str(script), str(outs[devices]), str(devices)], env=_subprocess_env(),
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = np.load(outs[1]), np.load(outs[2])
+    assert list(one["devices"]) == [1, 1] and list(two["devices"]) == [2, 2]
+    for k in one.files:
+        if k != "devices":
+            np.testing.assert_allclose(two[k], one[k], rtol=1e-6, atol=1e-6, err_msg=k)
+
+    import jaxil
+
+    with pytest.raises(ValueError, match="positive int, got 0"):
+        jaxil.set_cpu_device_count(0)
+    jax.devices()  # the backend runs
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        with pytest.raises(RuntimeError, match=r"must come before JAX's first computation"):
+            jaxil.set_cpu_device_count(2)

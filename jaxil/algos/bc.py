@@ -94,15 +94,12 @@ def _tx(hp: Hparams):
 
 def bc_loss(spec: pol.PolicySpec, loss: str, params, obs, action, hp: Hparams):
     """Negative log-likelihood (or MSE) - entropy bonus + L2; obs [B, D], action [B, ...]."""
+    out = pol.dist_params(spec, params, obs)  # one actor call: one backward pass through it
     if loss == "mse":
-        nll = jnp.mean(jnp.sum((pol.mode(spec, params, obs) - action) ** 2, -1))
+        nll = jnp.mean(jnp.sum((pol.dist_mode(spec, out) - action) ** 2, -1))
     else:
-        nll = -jnp.mean(pol.log_prob(spec, params, obs, action))
-    out = pol.dist_params(spec, params, obs)
-    if spec.kind == "categorical":
-        entropy = nets.categorical_entropy(out).mean()
-    else:
-        entropy = nets.gaussian_entropy(out[1]).mean()
+        nll = -jnp.mean(pol.dist_log_prob(spec, out, action))
+    entropy = pol.dist_entropy(spec, out).mean()
     l2 = sum(jnp.sum(w**2) for w in jax.tree.leaves(params["actor"]))
     total = nll - hp.ent_coef * entropy + hp.l2_coef * l2
     return total, {"nll": nll, "entropy": entropy}

@@ -167,12 +167,9 @@ def gae(reward, value, next_value, terminated, done, gamma, lam):
 def ppo_loss(config: Config, spec: pol.PolicySpec, params, batch, hp: Hparams):
     """Clipped surrogate + clipped value loss - entropy bonus; returns (loss, aux)."""
     obs, action, old_logp, old_value, adv, target = batch
-    out = pol.dist_params(spec, params, obs)
-    logp = pol.log_prob(spec, params, obs, action)
-    if spec.kind == "categorical":
-        entropy = nets.categorical_entropy(out)
-    else:  # tanh_gaussian entropy has no closed form; the Gaussian's is a standard proxy
-        entropy = nets.gaussian_entropy(out[1])
+    out = pol.dist_params(spec, params, obs)  # one actor call: one backward pass through it
+    logp = pol.dist_log_prob(spec, out, action)
+    entropy = pol.dist_entropy(spec, out)
     ratio = jnp.exp(logp - old_logp)
     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - hp.clip_eps, 1 + hp.clip_eps) * adv)
