@@ -44,7 +44,6 @@ import time
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from jaxil import envs, experts, loop, policy as pol, runs
 

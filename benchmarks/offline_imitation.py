@@ -143,8 +143,8 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int)
               + " ".join(f"{k} {v:.3g}" for k, v in sorted(last.items())), flush=True)
 
     start = time.perf_counter()
-    res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), seeds), s.hparams, s.steps, demos=demos,
-                   chunk_steps=s.chunk_steps, on_chunk=on_chunk)
+    loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), seeds), s.hparams, s.steps, demos=demos,
+             chunk_steps=s.chunk_steps, on_chunk=on_chunk)
     wall = time.perf_counter() - start
     curve = np.stack(curve)  # [evals, seeds]
     final = curve[-1]

@@ -36,7 +36,6 @@ import numpy as np
 
 from jaxil import envs, experts, loop, runs
 from jaxil.algos import bc
-from jaxil.rl import ppo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

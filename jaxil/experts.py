@@ -7,12 +7,10 @@ regenerate the experts and demos shipped inside the package.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxil import envs, eval as ev, loop, policy as pol

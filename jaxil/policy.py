@@ -8,7 +8,7 @@ demo collection, DAgger's expert, saved experts) goes through :func:`make_act`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -20,10 +20,8 @@ memory statistics where the backend reports them).
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
-import time
 from typing import Any, NamedTuple, Sequence
 
 import jax

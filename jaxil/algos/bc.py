@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxil import nets, policy as pol
+from jaxil import policy as pol
 from jaxil.envs import Env
 from jaxil.loop import Trainer
 from jaxil.types import Demos
