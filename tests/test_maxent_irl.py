@@ -351,7 +351,7 @@ def test_mlp_reward_init_matches_the_flax_mlp(hidden):
     ref = jax.eval_shape(nets.MLP(hidden, 1, "relu").init, jax.random.PRNGKey(0), feats)
     assert jax.tree.structure(params) == jax.tree.structure(ref)
     for p, q in zip(jax.tree.leaves(params), jax.tree.leaves(ref)):
-        assert (p.shape, p.dtype) == (q.shape, q.dtype)
+        assert p.shape == q.shape and p.dtype == feats.dtype  # the features' dtype: float64 here (x64)
     layers = params["params"]
     for i in range(len(hidden) + 1):
         kernel, bias = np.asarray(layers[f"Dense_{i}"]["kernel"], np.float64), layers[f"Dense_{i}"]["bias"]
@@ -378,7 +378,12 @@ def test_one_hidden_layer_reward_and_vjp_match_the_flax_mlp(activation, n_featur
     np.testing.assert_allclose(r, flax_r, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(model.apply(params, feats), flax_r, rtol=1e-6, atol=1e-6)
     ct = jax.random.normal(jax.random.PRNGKey(2), (9,))
-    for g, h in zip(jax.tree.leaves(vjp(ct)[0]), jax.tree.leaves(flax_vjp(ct)[0])):
+    mine, ref = vjp(ct)[0]["params"], flax_vjp(ct)[0]["params"]
+    # The output bias is held at zero (a reward shift changes no policy): no gradient.
+    np.testing.assert_array_equal(mine["Dense_1"]["bias"], 0.0)
+    assert float(np.abs(ref["Dense_1"]["bias"]).max()) > 0.1  # where autodiff gives one (ct does not sum to 0)
+    ref["Dense_1"]["bias"] = mine["Dense_1"]["bias"]
+    for g, h in zip(jax.tree.leaves(mine), jax.tree.leaves(ref)):
         assert g.dtype == h.dtype
         np.testing.assert_allclose(g, h, rtol=1e-5, atol=1e-5)
 
@@ -397,7 +402,10 @@ def test_train_returns_the_reward_and_policy_of_its_final_parameters(config):
     step = jax.jit(trainer.step)
     for i in range(7):
         state, metrics = step(state, data, mi.Hparams(lr=0.05, l2_coef=0.01))
-        np.testing.assert_allclose(metrics["grad_norm"], res.metrics["grad_norm"][i], rtol=1e-9)
+        # Two programs (a scan, a single step) round differently; Adam scales the rounding
+        # up where the true gradient is zero (e.g. the bias of a unit active in every
+        # state: the reward's shift, which no policy sees), so float64 agrees to ~1e-9.
+        np.testing.assert_allclose(metrics["grad_norm"], res.metrics["grad_norm"][i], rtol=1e-8)
     for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(res.state.params)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
 

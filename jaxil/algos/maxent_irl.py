@@ -532,7 +532,13 @@ def _linear_model() -> _RewardModel:
 
 def _mlp_model(config: Config) -> _RewardModel:
     """``nets.MLP(hidden, 1, activation)`` on the standardised features: orthogonal
-    kernels (gain sqrt(2), 1 for the output), zero biases, float32 parameters.
+    kernels (gain sqrt(2), 1 for the output), zero biases, parameters in the features' dtype (float32; float64 under x64).
+
+    The output bias keeps its initial zero: adding a constant to a state reward changes
+    no MCE or MaxEnt policy (every trajectory of the horizon gains the same), so its
+    exact gradient, the sum of the occupancy gap, is zero. Computed, that sum is float
+    rounding, which Adam would scale up to steps of size ``lr``: a random walk of the
+    bias that made runs differ with the order of the float sums.
 
     With one hidden layer its vector-Jacobian product is written out, so that every
     ``[S, hidden]`` array is one fused elementwise pass and the gradients are small
@@ -550,12 +556,12 @@ def _mlp_model(config: Config) -> _RewardModel:
         shapes = [(sizes[i], sizes[i + 1]) for i in range(n_layers)]
         # One normal draw for every kernel (a random call costs far more to compile than
         # to run); each kernel is then orthogonalised like flax's orthogonal initialiser.
-        noise = jax.random.normal(key, (sum(a * b for a, b in shapes),), jnp.float32)
+        noise = jax.random.normal(key, (sum(a * b for a, b in shapes),), feats.dtype)
         params, start = {}, 0
         for i, shape in enumerate(shapes):
             scale = 1.0 if i == n_layers - 1 else float(np.sqrt(2.0))
             kernel = _orthogonal(noise[start:start + shape[0] * shape[1]], shape, scale)
-            params[f"Dense_{i}"] = {"kernel": kernel, "bias": jnp.zeros(shape[1], jnp.float32)}
+            params[f"Dense_{i}"] = {"kernel": kernel, "bias": jnp.zeros(shape[1], feats.dtype)}
             start += shape[0] * shape[1]
         return {"params": params}
 
@@ -568,7 +574,15 @@ def _mlp_model(config: Config) -> _RewardModel:
 
     def apply_vjp(params, feats):
         if n_layers != 2:
-            return jax.vjp(lambda p: apply(p, feats), params)
+            r, vjp = jax.vjp(lambda p: apply(p, feats), params)
+            last = f"Dense_{n_layers - 1}"
+
+            def vjp_fixed_shift(ct):
+                (g,) = vjp(ct)
+                out = g["params"][last]
+                return ({"params": {**g["params"], last: {**out, "bias": jnp.zeros_like(out["bias"])}}},)
+
+            return r, vjp_fixed_shift
         p0, p1 = params["params"]["Dense_0"], params["params"]["Dense_1"]
         w_out = p1["kernel"][:, 0]
         pre = _dense(feats, p0["kernel"], p0["bias"])
@@ -581,7 +595,7 @@ def _mlp_model(config: Config) -> _RewardModel:
             x1 = jnp.concatenate([feats, jnp.ones_like(feats[:, :1])], 1)
             g = ((ct[:, None] * x1).T @ dh) * w_out  # [F + 1, hidden]
             grads = {"Dense_0": {"kernel": g[:-1], "bias": g[-1]},
-                     "Dense_1": {"kernel": (ct @ h)[:, None], "bias": jnp.sum(ct)[None]}}
+                     "Dense_1": {"kernel": (ct @ h)[:, None], "bias": jnp.zeros_like(p1["bias"])}}
             return (jax.tree.map(lambda gr, p: gr.astype(p.dtype), {"params": grads}, params),)
 
         return r, vjp
@@ -608,8 +622,9 @@ def _make_train(config: Config):
     def init(key, data: IRLData, hp: Hparams) -> State:
         check_data(data)
         check_hparams(hp)
-        key, k_init = jax.random.split(key)
-        params = model.init(k_init, features(data.mdp), hp)
+        # The key's one draw is the initial parameters (no split: nothing else draws from
+        # it, and every random call is a threefry program to compile).
+        params = model.init(key, features(data.mdp), hp)
         opt_state = tx(hp).init(params)
         return State(params, opt_state, key, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.bool_))
 
