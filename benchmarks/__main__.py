@@ -7,7 +7,7 @@ meant for a GPU (Brax hopper / halfcheetah / ant, up to 1024 seeds). Both write
 
 from __future__ import annotations
 
-import jaxil  # noqa: F401  (first: sets jaxil's XLA CPU flags before the backend starts)
+import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
 
 import argparse
 import dataclasses
@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     rep = sub.add_parser("report", help="rewrite the markdown report and plots of a suite JSON")
     rep.add_argument("json")
     args = p.parse_args(argv)
+    # Every CPU core a device, as the jaxil command does: runs split over them (loop.run).
+    jaxil.set_cpu_device_count()
     if args.command == "report":
         from benchmarks import report
 

@@ -265,6 +265,10 @@ def markdown(result: dict, plots: dict) -> str:
         if g.get("source"):
             extra.append(f"cited from [{os.path.basename(g['source'])}]({os.path.basename(g['source'])}), "
                          f"{g['measured_on']}")
+        if g.get("devices", 1) > 1:
+            extra.append(f"runs split over {g['devices']} devices as loop.run splits them"
+                         + (f"; on one device {g['one_device_measured']:g}" if g.get("one_device_measured") is not None
+                            else ""))
         if g.get("note"):
             extra.append(g["note"])
         measured = NA if g["measured"] is None else f"{g['measured']:g}"

@@ -186,7 +186,8 @@ def peers(suite: Suite, log) -> dict:
             warm = f"warm (compilation excluded): {g['measured_warm']:.1f}x"
             extra = {"measured_warm": round(float(g["measured_warm"]), 4),
                      "note": "; ".join(filter(None, [extra.get("note"), warm]))}
-        out["goals"].append(_goal(g["name"], f">= {g['target']:g}", g["measured"], g["met"], **extra))
+        layout = {k: g[k] for k in ("devices", "one_device_measured") if g.get(k) is not None}
+        out["goals"].append(_goal(g["name"], f">= {g['target']:g}", g["measured"], g["met"], **extra, **layout))
     return out
 
 
