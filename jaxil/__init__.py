@@ -19,7 +19,6 @@ if not _os.environ.get("JAXIL_KEEP_XLA_FLAGS") and "concurrency_optimized_schedu
     _os.environ["XLA_FLAGS"] += " --xla_cpu_enable_concurrency_optimized_scheduler=false"
 
 
-
 def set_cpu_device_count(count: int | None = None) -> int:
     """Expose the CPU as ``count`` XLA host devices (default: one per core), so that a
     batch of vmapped runs is split over the cores (:func:`jaxil.loop.run_sharding`).

@@ -73,10 +73,6 @@ class PolicySpec:
         return cls(EnvSpec.from_dict(d["env"]), d["kind"], tuple(d["hidden"]), d["act"])
 
 
-def _bounds(spec: PolicySpec):
-    return jnp.asarray(spec.env.action_low, jnp.float32), jnp.asarray(spec.env.action_high, jnp.float32)
-
-
 def dist_params(spec: PolicySpec, params: dict, obs: jax.Array):
     return spec.actor.apply(params["actor"], params["obs_norm"](obs))
 
@@ -91,7 +87,7 @@ def sample(spec: PolicySpec, params: dict, obs: jax.Array, key: jax.Array):
     if spec.kind == "gaussian":
         action = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
         return action, nets.gaussian_log_prob(mean, log_std, action)
-    return nets.tanh_gaussian_sample(key, mean, log_std, *_bounds(spec))
+    return nets.tanh_gaussian_sample(key, mean, log_std, *spec.env.action_bounds())
 
 
 def dist_log_prob(spec: PolicySpec, out, action: jax.Array):
@@ -104,7 +100,7 @@ def dist_log_prob(spec: PolicySpec, out, action: jax.Array):
     mean, log_std = out
     if spec.kind == "gaussian":
         return nets.gaussian_log_prob(mean, log_std, action)
-    return nets.tanh_gaussian_log_prob(mean, log_std, action, *_bounds(spec))
+    return nets.tanh_gaussian_log_prob(mean, log_std, action, *spec.env.action_bounds())
 
 
 def dist_entropy(spec: PolicySpec, out):
@@ -120,7 +116,7 @@ def dist_mode(spec: PolicySpec, out):
     or squashed mean."""
     if spec.kind == "categorical":
         return jnp.argmax(out, -1).astype(jnp.int32)
-    low, high = _bounds(spec)
+    low, high = spec.env.action_bounds()
     if spec.kind == "gaussian":
         return jnp.clip(out[0], low, high)
     return low + (jnp.tanh(out[0]) + 1) * (high - low) / 2

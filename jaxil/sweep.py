@@ -34,7 +34,7 @@ from jaxil import logging as jlog
 from jaxil.checkpoint import Checkpointer
 from jaxil.results import write_results
 
-RUN_AXIS = "runs"
+RUN_AXIS = loop.RUN_AXIS
 DISTRIBUTIONS = ("uniform", "loguniform")
 RUN_ORDER = "seed-major: run r has seed index r // num_settings and setting index r % num_settings"
 

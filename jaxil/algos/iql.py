@@ -151,7 +151,7 @@ def action_features(env: Env, action: jax.Array) -> jax.Array:
     spec = env.spec
     if spec.discrete:
         return jax.nn.one_hot(action, spec.action_size, dtype=jnp.float32)
-    low, high = jnp.asarray(spec.action_low, jnp.float32), jnp.asarray(spec.action_high, jnp.float32)
+    low, high = spec.action_bounds()
     return 2 * (action - low) / (high - low) - 1
 
 

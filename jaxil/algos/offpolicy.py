@@ -112,7 +112,7 @@ def action_features(spec, action: jax.Array) -> jax.Array:
     rescaled from the env's bounds to [-1, 1], so that network inputs are O(1)."""
     if spec.discrete:
         return jax.nn.one_hot(action, spec.action_size, dtype=jnp.float32)
-    low, high = jnp.asarray(spec.action_low, jnp.float32), jnp.asarray(spec.action_high, jnp.float32)
+    low, high = spec.action_bounds()
     return 2 * (action.astype(jnp.float32) - low) / (high - low) - 1
 
 
@@ -350,7 +350,7 @@ def behavior_act(config: Config, spec: PolicySpec, pi: dict, obs: jax.Array, key
     """The action the online envs take under the policy ``pi`` (see ``Config.behavior_noise``)."""
     if config.behavior_noise is None or spec.env.discrete:
         return pol.sample(spec, pi, obs, key)[0]
-    low, high = jnp.asarray(spec.env.action_low, jnp.float32), jnp.asarray(spec.env.action_high, jnp.float32)
+    low, high = spec.env.action_bounds()
     mode = pol.mode(spec, pi, obs)
     noise = config.behavior_noise * (high - low) / 2 * jax.random.normal(key, mode.shape)
     return jnp.clip(mode + noise, low, high)

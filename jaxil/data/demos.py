@@ -331,7 +331,7 @@ def _stored_action(spec: EnvSpec, action: jax.Array, batch: int) -> jax.Array:
     if spec.discrete:
         return jnp.asarray(action, jnp.int32)
     # The same clip the env applies, so the stored action is the one that acted.
-    low, high = jnp.asarray(spec.action_low, jnp.float32), jnp.asarray(spec.action_high, jnp.float32)
+    low, high = spec.action_bounds()
     return jnp.clip(jnp.asarray(action, jnp.float32), low, high)
 
 

@@ -46,6 +46,10 @@ class EnvSpec:
     def action_dtype(self):
         return jnp.int32 if self.discrete else jnp.float32
 
+    def action_bounds(self) -> tuple[jax.Array, jax.Array]:
+        """``(low, high)`` of a continuous action box as float32 arrays."""
+        return jnp.asarray(self.action_low, jnp.float32), jnp.asarray(self.action_high, jnp.float32)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["options"] = dict(self.options)
@@ -145,8 +149,7 @@ class EpisodeEnv:
             spec = dataclasses.replace(spec, max_episode_steps=int(max_episode_steps))
         self.spec = spec
         if not spec.discrete:
-            self._low = jnp.asarray(spec.action_low, jnp.float32)
-            self._high = jnp.asarray(spec.action_high, jnp.float32)
+            self._low, self._high = spec.action_bounds()
 
     def __repr__(self) -> str:
         return f"EpisodeEnv({self.spec.name}, max_episode_steps={self.spec.max_episode_steps})"

@@ -146,7 +146,7 @@ def _optimizers(hp: Hparams) -> Optimizers:
 
 
 def _bounds(env: Env):
-    return jnp.asarray(env.spec.action_low, jnp.float32), jnp.asarray(env.spec.action_high, jnp.float32)
+    return env.spec.action_bounds()
 
 
 def q_values(config: Config, env: Env, params: Params, critic: dict, obs: jax.Array, action: jax.Array):
