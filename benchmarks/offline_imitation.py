@@ -8,7 +8,9 @@ online, and GAIL with its pendulum defaults (SAC learner), ``--seeds`` vmapped s
 each. Every ``eval_every`` env steps each seed's deterministic policy is evaluated
 (16 episodes) and normalised (0 random, 1 expert); reported: the env steps at which
 each seed first reaches 0.9, and the final scores. Target: ValueDICE >= 0.9 on every
-seed with at most 1/10 of GAIL's env steps to 0.9.
+seed with at most 1/10 of GAIL's env steps to 0.9. Two reference rows run SAC on the
+env's true reward (GAIL's SAC settings, and ValueDICE's 10 updates per env step): no
+imitation method that has to learn the swing-up by interaction should beat them.
 
 **offline** (cartpole and pendulum, 1 / 4 / 16 expert trajectories, ``--seeds``
 seeds each, all subsets x seeds of a method in one vmapped program): ValueDICE
@@ -42,6 +44,7 @@ import numpy as np
 from jaxil import algos, data, envs, eval as ev, experts, loop, policy as pol
 from jaxil.algos import bc, gail, iqlearn, offpolicy, valuedice
 from jaxil.data import mixed
+from jaxil.rl import sac
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = 0.9
@@ -71,6 +74,13 @@ def online_settings(quick: bool) -> dict[str, Setting]:
                                   4000 // scale, 4000 // scale, 200 // scale),
         "gail": Setting(gail.make_train, gail_config, gail_hp, gail_steps * 4 // scale, gail_steps // scale,
                         250 // scale),
+        # References, not imitation: SAC on the env's own reward, with GAIL's SAC learner and with
+        # ValueDICE's interaction (1 env, 10 updates per env step, 400 warm-up steps). They bound how
+        # few env steps any method that must learn the swing-up by RL can need.
+        "sac_true_reward": Setting(sac.make_train, gail_config.sac, sac.Hparams(), 12000 // scale,
+                                   3000 // scale, 125 // scale),
+        "sac_true_reward_utd10": Setting(sac.make_train, sac.Config(num_envs=1, num_updates=10, learning_starts=400),
+                                         sac.Hparams(), 4000 // scale, 4000 // scale, 200 // scale),
     }
 
 
