@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxil import nets, policy as pol
-from jaxil.algos import bc
+from jaxil.algos import bc, offpolicy as op
 from jaxil.envs import Env
 from jaxil.loop import Trainer
 from jaxil.types import Demos, Transition
@@ -146,18 +146,9 @@ def _v_net(config: Config) -> nets.Critic:
     return nets.Critic(tuple(config.hidden), num=1, act=config.activation)
 
 
-def action_features(env: Env, action: jax.Array) -> jax.Array:
-    """[B, F]: one-hot for discrete actions, else rescaled from the env's box to [-1, 1]."""
-    spec = env.spec
-    if spec.discrete:
-        return jax.nn.one_hot(action, spec.action_size, dtype=jnp.float32)
-    low, high = spec.action_bounds()
-    return 2 * (action - low) / (high - low) - 1
-
-
 def q_values(config: Config, env: Env, params: Params, critic: dict, obs, action) -> jax.Array:
     """Twin Q(s, a) ``[2, B]`` (``critic``: params.critic or params.target_critic)."""
-    return _q_net(config).apply(critic, params.actor["obs_norm"](obs), action_features(env, action))
+    return _q_net(config).apply(critic, params.actor["obs_norm"](obs), op.action_features(env.spec, action))
 
 
 def values(config: Config, params: Params, value: dict, obs) -> jax.Array:

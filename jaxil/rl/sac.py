@@ -145,10 +145,6 @@ def _optimizers(hp: Hparams) -> Optimizers:
     return Optimizers(optax.adam(hp.actor_lr), optax.adam(hp.critic_lr), optax.adam(hp.alpha_lr))
 
 
-def _bounds(env: Env):
-    return env.spec.action_bounds()
-
-
 def q_values(config: Config, env: Env, params: Params, critic: dict, obs: jax.Array, action: jax.Array):
     """Twin Q(s, a) ``[2, B]`` for obs [B, obs_size], action [B, action_size].
 
@@ -156,7 +152,7 @@ def q_values(config: Config, env: Env, params: Params, critic: dict, obs: jax.Ar
     policy's observation normalisation and actions rescaled to [-1, 1], so their
     inputs are O(1) whatever the env's action bounds.
     """
-    low, high = _bounds(env)
+    low, high = env.spec.action_bounds()
     scaled = 2 * (action - low) / (high - low) - 1
     return _critic(config).apply(critic, params.actor["obs_norm"](obs), scaled)
 
@@ -186,7 +182,7 @@ def act(config: Config, env: Env, params: Params, obs: jax.Array, key: jax.Array
     """
     k_pi, k_rand = jax.random.split(key)
     sampled, _ = pol.sample(policy_spec(config, env), params.actor, obs, k_pi)
-    low, high = _bounds(env)
+    low, high = env.spec.action_bounds()
     uniform = jax.random.uniform(k_rand, sampled.shape, minval=low, maxval=high)
     return jnp.where(env_steps < config.learning_starts, uniform, sampled)
 
