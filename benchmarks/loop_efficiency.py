@@ -247,14 +247,14 @@ def goals_of(rows: list[dict]) -> list[dict]:
 
 
 def markdown(rows: list[dict]) -> list[str]:
-    lines = ["| algorithm | seeds x envs | loop env steps/s | bare rollout env steps/s | efficiency | policy |",
-             "|---|---:|---:|---:|---:|---|"]
+    lines = ["| env | algorithm | seeds x envs | loop env steps/s | bare rollout env steps/s | efficiency | policy |",
+             "|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['algo']} | {r['seeds']} | - | - | not measured: {r['skipped']} | - |")
+            lines.append(f"| {r['env']} | {r['algo']} | {r['seeds']} | - | - | not measured: {r['skipped']} | - |")
             continue
         p = r["policy"]
-        lines.append(f"| {r['algo']} | {r['seeds']} x {r['num_envs']} | {r['loop_steps_per_s']:,.0f} | "
+        lines.append(f"| {r['env']} | {r['algo']} | {r['seeds']} x {r['num_envs']} | {r['loop_steps_per_s']:,.0f} | "
                      f"{r['bare_steps_per_s']:,.0f} | {100 * r['efficiency']:.1f}% | {p['kind']} "
                      f"{tuple(p['hidden'])} {p['activation']} |")
     return lines

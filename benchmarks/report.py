@@ -46,10 +46,10 @@ def plot_loop_efficiency(rows, out_dir, name="loop_efficiency.png"):
     for i, r in zip(x, rows):
         ax.annotate(f"{100 * r['efficiency']:.1f}%", (i + 0.2, r["loop_steps_per_s"]), ha="center", va="bottom",
                     fontsize=8)
-    ax.set_xticks(list(x), [f"{r['algo']}\n{r['seeds']}x{r['num_envs']} envs" for r in rows], fontsize=8)
+    ax.set_xticks(list(x), [f"{r['env']}\n{r['algo']}\n{r['seeds']}x{r['num_envs']}" for r in rows], fontsize=7)
     ax.set_yscale("log")
     ax.set_ylabel("env steps/s")
-    ax.set_title(f"Loop efficiency ({rows[0]['env']})", fontsize=10)
+    ax.set_title(f"Loop efficiency ({', '.join(dict.fromkeys(r['env'] for r in rows))})", fontsize=10)
     ax.legend(fontsize=8)
     return _save(fig, out_dir, name)
 
@@ -296,8 +296,10 @@ def markdown(result: dict, plots: dict) -> str:
             "Env steps/s of the full training loop (`jaxil.loop.run`'s compiled chunk: rollouts, reward learning, "
             "policy updates; compilation excluded) / env steps/s of a bare `jit(vmap(scan(policy + env.step)))` "
             "rollout of the same env, the same number of parallel envs (seeds x envs per run) and a policy network "
-            "of the trainer's own spec. The loop also learns, so 100% is out of reach: on cartpole an env step costs "
-            "far less than the loop's gradient passes over it. Default settings of `jaxil train ALGO --env cartpole`.")
+            "of the trainer's own spec. The loop also learns, so 100% is out of reach. On cartpole an env step costs "
+            "far less than the loop's gradient passes over it, so the ratio measures the learning's cost more than "
+            "the loop's; on a Brax env (hopper) the physics step dominates, as in the loops jaxil is built for. "
+            "Default settings of `jaxil train ALGO --env ENV` (Brax: the adversarial methods' Brax PPO settings).")
     section("env_overhead", "Env wrapper overhead", _env_rows,
             "jaxil's env wrappers (time limit, auto-reset keeping the final observation, terminated/truncated, "
             "episode stats) vs gymnax's own auto-resetting step, both with PPO's policy network; interleaved "

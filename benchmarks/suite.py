@@ -70,6 +70,10 @@ class Suite:
     loop_seeds: tuple[tuple[str, int], ...] = (("default", 16), ("dagger", 4), ("valuedice", 2))
     """Seeds per algorithm in the loop-efficiency rows (``default`` for the rest)."""
     loop_reps: int = 3
+    loop_brax_envs: tuple[str, ...] = ("hopper",)
+    """Brax envs of further loop-efficiency rows: there the env step, not the learning, sets the pace."""
+    loop_brax_algos: tuple[str, ...] = ("ppo", "gail")
+    loop_brax_seeds: int = 2
     compile_extra: tuple[str, ...] = ("bc", "sac")
     """Algorithms whose compile time is measured on their own (the rest come with loop_efficiency)."""
     bc_seeds: tuple[int, ...] = (1, 8, 64)
@@ -104,7 +108,7 @@ class Suite:
 SUITES = {
     "quick": Suite("quick"),
     "full": Suite("full", env_batches=(8, 64, 512, 4096), env_steps=128, env_reps=7,
-                  loop_seeds=(("default", 256), ("dagger", 64), ("valuedice", 64)),
+                  loop_seeds=(("default", 256), ("dagger", 64), ("valuedice", 64)), loop_brax_seeds=64,
                   bc_seeds=(1, 8, 64, 256), mce_seeds=(1, 64, 256), peer_seeds=(1, 16, 256), peer_quick=False,
                   scaling_algos=("ppo", "gail", "bc"), scaling_seeds=(1, 8, 64, 256, 1024), scaling_quick=False,
                   scaling_reps=2, device_seeds=1024, brax_envs=("hopper", "halfcheetah", "ant")),
@@ -139,7 +143,11 @@ def env_overhead(suite: Suite, log) -> dict:
 def loop_efficiency(suite: Suite, log) -> dict:
     from benchmarks import loop_efficiency as le
 
-    return le.run_all(suite.loop_algos, "cartpole", _seeds_of(suite), suite.loop_reps, log=log)
+    out = le.run_all(suite.loop_algos, "cartpole", _seeds_of(suite), suite.loop_reps, log=log)
+    for env_name in suite.loop_brax_envs:
+        more = le.run_all(suite.loop_brax_algos, env_name, suite.loop_brax_seeds, suite.loop_reps, log=log)
+        out = {"rows": out["rows"] + more["rows"], "goals": out["goals"] + more["goals"]}
+    return out
 
 
 def compile_times(suite: Suite, log, loop_rows: list[dict] | None = None) -> dict:
