@@ -1,7 +1,8 @@
 """jaxil vs the PyTorch `imitation` library, same task and env-step budget, one run.
 
-    python -m benchmarks.peers [--algos gail,airl,bc] [--jaxil-seeds 1,16] [--imitation-seeds 2]
+    python -m benchmarks.peers [--algos gail,airl,bc,dagger] [--jaxil-seeds 1,16] [--imitation-seeds 2]
                                [--budget 327680] [--bc-updates 2000] [--trajectories 20] [--quick]
+                               [--dagger-rounds 5] [--dagger-trajectories 1]
                                [--peer-results EARLIER.json]
 
 Run it where both libraries import (the ``imitation`` library needs its own
@@ -31,6 +32,14 @@ cartpole expert (0 = uniform random policy, 1 = the expert's 500).
 BC (``--algos bc``) has a budget of gradient updates instead (``--bc-updates``),
 evaluated every 200 updates; both sides use jaxil's BC network, batch and
 learning rate (MLP 64-64 tanh, 256, Adam 1e-3), imitation's defaults otherwise.
+
+DAgger (``--algos dagger``) starts from ``--dagger-trajectories`` demos and runs
+``--dagger-rounds`` rounds of jaxil's round size (4 envs x one 500-step episode),
+both libraries querying jaxil's shipped cartpole expert (wrapped as a
+stable-baselines3 policy for the peer), the learner acting from the first round
+(beta = 0), 1000 BC updates per round on jaxil's BC network; evaluated after every
+round. jaxil's round 0 (2000 BC updates on the demos) happens in ``init``; the
+peer's first round trains on the demos and its first labelled rollout together.
 
 Wall time is end to end (building the trainer, initialisation and, for jaxil,
 tracing and compilation) and excludes the evaluations on both sides: the time
@@ -389,6 +398,137 @@ def bc_cartpole(seeds=(1, 16), updates: int = BC_UPDATES, quick: bool = False, i
             "eval_episodes": eval_episodes, "jaxil": rows, "imitation": peer}
 
 
+# ---- DAgger (an expert to query: jaxil's shipped cartpole expert on both sides) -----------------
+
+DAGGER_ROUNDS = 5  # `jaxil train dagger`'s default
+DAGGER_TRAJECTORIES = 1
+
+
+def jaxil_dagger(seeds: int, rounds: int, trajectories: int, eval_episodes: int, seed: int = 0) -> dict:
+    """jaxil's DAgger with ``jaxil train``'s defaults (round 0: BC on the demos; then rounds of 4 envs x one
+    500-step episode labelled by the shipped expert, 1000 BC updates each), evaluated after every round."""
+    env, demos, _, refs = cartpole_demos(trajectories)
+    clock = HitClock(seeds)
+    trainer, config, hparams, _, _ = runs.build_trainer("dagger", env, expert=ENV)
+    per_round = trainer.env_steps_per_step
+    k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
+    evaluate = _jaxil_eval_fn(env, trainer, seeds, eval_episodes)
+    last = {}
+
+    def on_chunk(done, state, metrics):
+        key = jax.random.fold_in(k_eval, done)
+        last["scores"] = clock.record(done * per_round, lambda: _normalize(evaluate(state, key).mean(1), refs))
+
+    run = loop.run(trainer, jax.random.split(k_train, seeds), hparams, rounds, demos=demos, chunk_steps=1,
+                   on_chunk=on_chunk)
+    wall = clock.train_s()
+    rows = [{"wall_s": wall, "final_normalized": float(last["scores"][i]), "time_to_0.9_s": clock.hit_s[i],
+             "progress_to_0.9": clock.hit_steps[i]} for i in range(seeds)]
+    return _summary("jaxil", "dagger", seeds, seeds, rows, run.env_steps,
+                    {"version": jaxil.__version__, "jax": jax.__version__, "device": jax.devices()[0].device_kind,
+                     "rounds": rounds, "env_steps_per_round": per_round, "eval_every_env_steps": per_round,
+                     "eval_s_excluded": clock.eval_s, "curve": clock.curve,
+                     "settings": {"config": repr(config), "hparams": repr(hparams)}})
+
+
+def _sb3_expert(env, obs_space, act_space):
+    """jaxil's shipped cartpole expert (deterministic) as a stable-baselines3 policy, the expert
+    type the imitation library's DAgger queries."""
+    import torch
+    from stable_baselines3.common import policies as sb3_policies
+
+    spec, params = experts.load_expert(ENV, env)
+    act = jax.jit(lambda obs: pol.mode(spec, params, obs))
+
+    class JaxilExpert(sb3_policies.BasePolicy):
+        def _predict(self, observation, deterministic: bool = False):
+            return torch.as_tensor(np.asarray(act(observation.cpu().numpy().astype(np.float32))))
+
+    return JaxilExpert(obs_space, act_space)
+
+
+def imitation_dagger_one_seed(seed: int, rounds: int, per_round: int, trajectories: list, spaces, refs,
+                              eval_episodes: int, num_envs: int) -> dict:
+    gym, sb3, torch, _, _, _, logger, _, util = _imitation_modules()
+    from imitation.algorithms import bc as ibc, dagger as idagger
+    from stable_baselines3.common import policies as sb3_policies
+
+    obs_space, act_space = spaces
+    clock = HitClock(1)
+    torch.manual_seed(seed)
+    env = runs.make_env(ENV)
+    expert = _sb3_expert(env, obs_space, act_space)
+    # jaxil's DAgger network, batch, learning rate, envs and round size; imitation's other defaults.
+    policy = sb3_policies.ActorCriticPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[64, 64],
+                                            activation_fn=torch.nn.Tanh)
+    venv = util.make_vec_env(GYM_ENV, n_envs=num_envs, rng=np.random.default_rng(seed))
+    with tempfile.TemporaryDirectory() as scratch:
+        custom = logger.configure(scratch, format_strs=[])
+        bc_trainer = ibc.BC(observation_space=obs_space, action_space=act_space, rng=np.random.default_rng(seed),
+                            policy=policy, batch_size=256, optimizer_kwargs={"lr": 1e-3}, device="cpu",
+                            custom_logger=custom)
+        # beta = 0 from the first round on: the learner acts, the expert labels (jaxil's learner_after_first).
+        trainer = idagger.SimpleDAggerTrainer(venv=venv, scratch_dir=scratch, expert_policy=expert,
+                                              rng=np.random.default_rng(seed), expert_trajs=trajectories,
+                                              bc_trainer=bc_trainer, beta_schedule=lambda round_num: 0.0,
+                                              custom_logger=custom)
+        eval_venv = util.make_vec_env(GYM_ENV, n_envs=N_ENVS, rng=np.random.default_rng(10_000 + seed))
+        score = None
+        for r in range(1, rounds + 1):
+            trainer.train(per_round, rollout_round_min_episodes=1, rollout_round_min_timesteps=per_round,
+                          bc_train_kwargs={"n_batches": 1000, "log_interval": 10**9, "progress_bar": False})
+            score = clock.record(r * per_round, lambda: [_imitation_eval(trainer.policy, eval_venv, eval_episodes,
+                                                                         refs)])[0]
+    wall = clock.train_s()
+    return {"wall_s": wall, "final_normalized": score, "time_to_0.9_s": clock.hit_s[0],
+            "progress_to_0.9": clock.hit_steps[0], "eval_s_excluded": clock.eval_s, "curve": clock.curve,
+            "env_steps": rounds * per_round}
+
+
+def imitation_dagger(seeds: int, rounds: int, per_round: int, trajectories: int, eval_episodes: int,
+                     torch_threads: int = 1, num_envs: int = 4) -> dict:
+    """The imitation library's SimpleDAggerTrainer on CartPole-v1 with the same expert, demos and
+    round size, ``seeds`` runs one after another."""
+    try:
+        gym, _, torch, _, types_module, *_ = _imitation_modules()
+    except ImportError as e:
+        return {"library": "imitation", "algo": "dagger", "env": ENV,
+                "skipped": f"imitation library not installed ({e.name}); {INSTALL_HINT}"}
+    import datasets
+    import imitation
+
+    datasets.disable_progress_bars()  # DAgger saves every round's demos through `datasets`, with a bar each
+    torch.set_num_threads(torch_threads)
+    env, _, demos_np, refs = cartpole_demos(trajectories)
+    trajs = imitation_trajectories(demos_np, types_module)
+    probe = gym.make(GYM_ENV)
+    spaces = (probe.observation_space, probe.action_space)
+    rows = [imitation_dagger_one_seed(s, rounds, per_round, trajs, spaces, refs, eval_episodes, num_envs)
+            for s in range(seeds)]
+    return _summary("imitation", "dagger", seeds, 1, rows, rows[0]["env_steps"],
+                    {"version": imitation.__version__, "torch": torch.__version__, "torch_threads": torch_threads,
+                     "eval_every_env_steps": per_round, "eval_s_excluded": sum(r["eval_s_excluded"] for r in rows),
+                     "curve": [r["curve"] for r in rows],
+                     "settings": {"trainer": "SimpleDAggerTrainer, beta 0 (learner acts, expert labels)",
+                                  "policy": "ActorCriticPolicy MLP (64, 64) tanh", "batch_size": 256, "lr": 1e-3,
+                                  "bc_updates_per_round": 1000, "env_steps_per_round": per_round,
+                                  "n_envs": num_envs, "env": GYM_ENV}})
+
+
+def dagger_cartpole(seeds=(1, 16), rounds: int = DAGGER_ROUNDS, quick: bool = False, imitation_seeds: int = 2,
+                    trajectories: int = DAGGER_TRAJECTORIES, eval_episodes: int = 16, torch_threads: int = 1) -> dict:
+    """DAgger on cartpole from ``trajectories`` demos, both libraries querying the same expert, evaluated
+    after every round; the budget is ``rounds`` rounds of jaxil's round size in env steps."""
+    rows = [jaxil_dagger(s, rounds, trajectories, eval_episodes) for s in seeds]
+    per_round = rows[0]["env_steps_per_round"]
+    peer = imitation_dagger(1 if quick else imitation_seeds, rounds, per_round, trajectories, eval_episodes,
+                            torch_threads) if imitation_seeds else \
+        {"library": "imitation", "algo": "dagger", "env": ENV, "skipped": "--imitation-seeds 0"}
+    _ratios(rows, peer)
+    return {"algo": "dagger", "env": ENV, "budget_env_steps": rounds * per_round, "trajectories": trajectories,
+            "eval_episodes": eval_episodes, "eval_every": per_round, "jaxil": rows, "imitation": peer}
+
+
 # ---- comparisons -----------------------------------------------------------------------------
 
 def _ratios(rows: list[dict], peer: dict) -> None:
@@ -453,7 +593,7 @@ def airl_cartpole(seeds=(1, 16), budget: int = DEFAULT_BUDGET, quick: bool = Fal
                                 trajectories)
 
 
-PEERS = {"gail": gail_cartpole, "airl": airl_cartpole, "bc": bc_cartpole}
+PEERS = {"gail": gail_cartpole, "airl": airl_cartpole, "bc": bc_cartpole, "dagger": dagger_cartpole}
 
 
 # ---- report -------------------------------------------------------------------------------
@@ -477,7 +617,7 @@ def _markdown(result: dict) -> str:
         peer = c["imitation"]
         unit = "updates" if "budget_updates" in c else "env_steps"
         budget = c.get("budget_updates", c.get("budget_env_steps"))
-        every = BC_EVAL_EVERY if unit == "updates" else ROUND_STEPS
+        every = c.get("eval_every", BC_EVAL_EVERY if unit == "updates" else ROUND_STEPS)
         word = unit.replace("_", " ")
         lines += [f"## {c['algo'].upper()} on {c['env']}", "",
                   f"{budget} {'gradient ' if unit == 'updates' else ''}{word} per seed, {c['trajectories']} demo "
@@ -559,6 +699,9 @@ def main(argv=None) -> None:
     p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="env steps per seed")
     p.add_argument("--bc-updates", type=int, default=BC_UPDATES, help="BC's budget: gradient updates per seed")
     p.add_argument("--trajectories", type=int, default=20, help="demo trajectories (shipped cartpole has 20)")
+    p.add_argument("--dagger-rounds", type=int, default=DAGGER_ROUNDS, help="DAgger's budget: rounds per seed")
+    p.add_argument("--dagger-trajectories", type=int, default=DAGGER_TRAJECTORIES,
+                   help="DAgger's demo trajectories (its round 0)")
     p.add_argument("--eval-episodes", type=int, default=16)
     p.add_argument("--torch-threads", type=int, default=1, help="torch threads of the imitation library")
     p.add_argument("--peer-results", default=None,
@@ -577,6 +720,8 @@ def main(argv=None) -> None:
     seeds = tuple(int(s) for s in args.jaxil_seeds.split(","))
     comparisons = [bc_cartpole(seeds, args.bc_updates, False, peer_seeds, args.trajectories, args.eval_episodes,
                                args.torch_threads) if a == "bc" else
+                   dagger_cartpole(seeds, args.dagger_rounds, False, peer_seeds, args.dagger_trajectories,
+                                   args.eval_episodes, args.torch_threads) if a == "dagger" else
                    adversarial_cartpole(a, seeds, peer_seeds, budget, args.trajectories, args.eval_episodes,
                                         args.torch_threads, args.peer_results) for a in algos]
     date = datetime.date.today().isoformat()

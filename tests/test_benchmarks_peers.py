@@ -67,3 +67,23 @@ def test_shipped_demos_convert_to_imitation_trajectories():
     np.testing.assert_array_equal(first.obs[-1], demos_np.next_obs[real][n - 1])
     np.testing.assert_array_equal(first.acts, demos_np.action[real][:n])
     assert not first.terminal  # the expert's episodes end by the time limit
+
+
+def test_dagger_peer_queries_the_same_expert_actions():
+    """The stable-baselines3 wrapper the imitation library's DAgger queries answers with jaxil's
+    shipped expert's deterministic actions, on the demos' states and on the wrapper's numpy path."""
+    gym = pytest.importorskip("gymnasium")
+    pytest.importorskip("stable_baselines3")
+    import jax
+
+    from jaxil import experts, policy as pol, runs
+
+    env = runs.make_env("cartpole")
+    probe = gym.make(peers.GYM_ENV)
+    wrapped = peers._sb3_expert(env, probe.observation_space, probe.action_space)
+    _, _, demos_np, _ = peers.cartpole_demos(2)
+    obs = demos_np.obs[demos_np.mask == 1][:300].astype(np.float32)
+    actions, _ = wrapped.predict(obs, deterministic=True)
+    spec, params = experts.load_expert("cartpole", env)
+    np.testing.assert_array_equal(actions, np.asarray(jax.jit(lambda o: pol.mode(spec, params, o))(obs)))
+    np.testing.assert_array_equal(actions, demos_np.action[demos_np.mask == 1][:300])  # the demos are the expert's
