@@ -175,6 +175,26 @@ def _jaxil_eval_fn(env, trainer, seeds: int, episodes: int):
     return jax.jit(returns)
 
 
+def _timed_run(clock: HitClock, env, refs, trainer, hparams, demos, seeds: int, steps: int, chunk: int,
+               per_step: int, eval_episodes: int, seed: int):
+    """``steps`` trainer steps of ``trainer`` over ``seeds`` vmapped seeds, every ``chunk`` steps an
+    evaluation off ``clock`` (progress = steps x ``per_step``): ``(run, wall s, per-seed rows)``."""
+    k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
+    evaluate = _jaxil_eval_fn(env, trainer, seeds, eval_episodes)
+    last = {}
+
+    def on_chunk(done, state, metrics):
+        key = jax.random.fold_in(k_eval, done)
+        last["scores"] = clock.record(done * per_step, lambda: _normalize(evaluate(state, key).mean(1), refs))
+
+    run = loop.run(trainer, jax.random.split(k_train, seeds), hparams, steps, demos=demos, chunk_steps=chunk,
+                   on_chunk=on_chunk)
+    wall = clock.train_s()
+    rows = [{"wall_s": wall, "final_normalized": float(last["scores"][i]), "time_to_0.9_s": clock.hit_s[i],
+             "progress_to_0.9": clock.hit_steps[i]} for i in range(seeds)]
+    return run, wall, rows
+
+
 def jaxil_adversarial(algo: str, seeds: int, budget: int, trajectories: int, eval_episodes: int,
                       seed: int = 0) -> dict:
     """jaxil's ``algo`` with ``jaxil train``'s cartpole defaults, ``seeds`` vmapped seeds, ``budget`` env steps."""
@@ -186,20 +206,8 @@ def jaxil_adversarial(algo: str, seeds: int, budget: int, trajectories: int, eva
     iterations = budget // (chunk * per_iter) * chunk
     if iterations < chunk:
         raise ValueError(f"budget {budget} is below one evaluation interval of {chunk * per_iter} env steps")
-    k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
-    evaluate = _jaxil_eval_fn(env, trainer, seeds, eval_episodes)
-    last = {}
-
-    def on_chunk(done, state, metrics):
-        key = jax.random.fold_in(k_eval, done)
-        last["scores"] = clock.record(done * per_iter, lambda: _normalize(evaluate(state, key).mean(1), refs))
-
-    run = loop.run(trainer, jax.random.split(k_train, seeds), hparams, iterations, demos=demos, chunk_steps=chunk,
-                   on_chunk=on_chunk)
-    wall = clock.train_s()
-    final = last["scores"]
-    rows = [{"wall_s": wall, "final_normalized": float(final[i]), "time_to_0.9_s": clock.hit_s[i],
-             "progress_to_0.9": clock.hit_steps[i]} for i in range(seeds)]
+    run, wall, rows = _timed_run(clock, env, refs, trainer, hparams, demos, seeds, iterations, chunk, per_iter,
+                                 eval_episodes, seed)
     return _summary("jaxil", algo, seeds, seeds, rows, run.env_steps,
                     {"version": jaxil.__version__, "jax": jax.__version__, "device": jax.devices()[0].device_kind,
                      "iterations": iterations, "env_steps_per_iteration": per_iter, "eval_every_env_steps":
@@ -315,19 +323,8 @@ def jaxil_bc(seeds: int, updates: int, trajectories: int, eval_episodes: int, se
     steps = updates // (chunk * per_step) * chunk
     if steps < chunk:
         raise ValueError(f"budget {updates} is below one evaluation interval of {chunk * per_step} updates")
-    k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
-    evaluate = _jaxil_eval_fn(env, trainer, seeds, eval_episodes)
-    last = {}
-
-    def on_chunk(done, state, metrics):
-        key = jax.random.fold_in(k_eval, done)
-        last["scores"] = clock.record(done * per_step, lambda: _normalize(evaluate(state, key).mean(1), refs))
-
-    loop.run(trainer, jax.random.split(k_train, seeds), hparams, steps, demos=demos, chunk_steps=chunk,
-             on_chunk=on_chunk)
-    wall = clock.train_s()
-    rows = [{"wall_s": wall, "final_normalized": float(last["scores"][i]), "time_to_0.9_s": clock.hit_s[i],
-             "progress_to_0.9": clock.hit_steps[i]} for i in range(seeds)]
+    _, wall, rows = _timed_run(clock, env, refs, trainer, hparams, demos, seeds, steps, chunk, per_step,
+                               eval_episodes, seed)
     return _summary("jaxil", "bc", seeds, seeds, rows, 0,
                     {"version": jaxil.__version__, "jax": jax.__version__, "device": jax.devices()[0].device_kind,
                      "updates": steps * per_step, "updates_per_s": steps * per_step * seeds / wall,
@@ -411,19 +408,8 @@ def jaxil_dagger(seeds: int, rounds: int, trajectories: int, eval_episodes: int,
     clock = HitClock(seeds)
     trainer, config, hparams, _, _ = runs.build_trainer("dagger", env, expert=ENV)
     per_round = trainer.env_steps_per_step
-    k_train, k_eval = jax.random.split(jax.random.PRNGKey(seed))
-    evaluate = _jaxil_eval_fn(env, trainer, seeds, eval_episodes)
-    last = {}
-
-    def on_chunk(done, state, metrics):
-        key = jax.random.fold_in(k_eval, done)
-        last["scores"] = clock.record(done * per_round, lambda: _normalize(evaluate(state, key).mean(1), refs))
-
-    run = loop.run(trainer, jax.random.split(k_train, seeds), hparams, rounds, demos=demos, chunk_steps=1,
-                   on_chunk=on_chunk)
-    wall = clock.train_s()
-    rows = [{"wall_s": wall, "final_normalized": float(last["scores"][i]), "time_to_0.9_s": clock.hit_s[i],
-             "progress_to_0.9": clock.hit_steps[i]} for i in range(seeds)]
+    run, wall, rows = _timed_run(clock, env, refs, trainer, hparams, demos, seeds, rounds, 1, per_round,
+                                 eval_episodes, seed)
     return _summary("jaxil", "dagger", seeds, seeds, rows, run.env_steps,
                     {"version": jaxil.__version__, "jax": jax.__version__, "device": jax.devices()[0].device_kind,
                      "rounds": rounds, "env_steps_per_round": per_round, "eval_every_env_steps": per_round,
