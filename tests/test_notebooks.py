@@ -62,7 +62,8 @@ def test_notebook_runs_at_small_scale(path, tmp_path, monkeypatch):
         summary = json.loads(summary_path.read_text())
         norm = summary["normalized"]["point_maze"]
         assert set(norm) == {"AIRL state-only", "AIRL state-action", "GAIL disc. as reward", "true reward"}, norm
-        assert all(len(v) == summary["seeds"] and all(abs(x) < 1e6 for x in v) for v in norm.values()), norm
+        seeds = summary["seeds"]["point_maze"]
+        assert all(len(v) == seeds and all(abs(x) < 1e6 for x in v) for v in norm.values()), norm
         truth = norm["true reward"]
         assert abs(sum(truth) / len(truth) - 1.0) < 1e-5, truth  # the reference row is 1 by construction
         assert set(summary["maze_reward_correlation"]) == set(norm) - {"true reward"}
