@@ -8,11 +8,13 @@ benchmark modules in-process; a section that fails is recorded with its error an
 suite goes on):
 
 - ``env_overhead``: jaxil's env wrappers vs the backend's bare rollout (:mod:`benchmarks.env_throughput`);
-- ``loop_efficiency``: env steps/s of full training loops vs a bare rollout (:mod:`benchmarks.loop_efficiency`);
+- ``loop_efficiency``: env steps/s of full training loops vs a bare rollout (:mod:`benchmarks.loop_efficiency`),
+  on cartpole (every algorithm) and on Brax hopper (PPO, GAIL), where the env step, not the
+  learning, sets the pace;
 - ``compile_time``: trace and XLA compile time of each train step, apart from run time
   (:mod:`benchmarks.compile_time`; loop_efficiency's programs plus BC and SAC);
-- ``peers``: the `imitation` library, same task and budget, one run: GAIL and AIRL on
-  cartpole to 0.9 normalized (:mod:`benchmarks.peers`), BC updates/s
+- ``peers``: the `imitation` library, same task and budget, one run: GAIL, AIRL and DAgger
+  on cartpole to 0.9 normalized (:mod:`benchmarks.peers`), BC updates/s
   (:mod:`benchmarks.bc_throughput`), MCE IRL on cliff world (:mod:`benchmarks.mce_irl`);
   without the ``peers`` extra their peer rows say "not installed";
 - ``seed_scaling``: per-seed cost vs number of vmapped seeds (:mod:`benchmarks.seed_scaling`);
