@@ -89,7 +89,7 @@ class Suite:
     """Comparisons run through benchmarks.peers (those it does not have yet are listed as such)."""
     peer_seeds: tuple[int, ...] = (16,)
     peer_quick: bool = True
-    """benchmarks.peers' quick budget (6 rounds of 16384 env steps, one imitation seed)."""
+    """benchmarks.peers' quick budget (10 rounds of 16384 env steps, one imitation seed)."""
     scaling_algos: tuple[str, ...] = ("ppo",)
     scaling_seeds: tuple[int, ...] = (1, 8, 64, 256)
     scaling_quick: bool = True
