@@ -112,8 +112,7 @@ def action_features(spec, action: jax.Array) -> jax.Array:
     rescaled from the env's bounds to [-1, 1], so that network inputs are O(1)."""
     if spec.discrete:
         return jax.nn.one_hot(action, spec.action_size, dtype=jnp.float32)
-    low, high = spec.action_bounds()
-    return 2 * (action.astype(jnp.float32) - low) / (high - low) - 1
+    return spec.unit_actions(action)
 
 
 def state_action_input(obs: jax.Array, action_feat: jax.Array, absorbing: bool) -> jax.Array:

@@ -50,6 +50,11 @@ class EnvSpec:
         """``(low, high)`` of a continuous action box as float32 arrays."""
         return jnp.asarray(self.action_low, jnp.float32), jnp.asarray(self.action_high, jnp.float32)
 
+    def unit_actions(self, action: jax.Array) -> jax.Array:
+        """Continuous actions rescaled from the action box to [-1, 1] (float32), e.g. as network inputs."""
+        low, high = self.action_bounds()
+        return 2 * (action.astype(jnp.float32) - low) / (high - low) - 1
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["options"] = dict(self.options)

@@ -152,9 +152,7 @@ def q_values(config: Config, env: Env, params: Params, critic: dict, obs: jax.Ar
     policy's observation normalisation and actions rescaled to [-1, 1], so their
     inputs are O(1) whatever the env's action bounds.
     """
-    low, high = env.spec.action_bounds()
-    scaled = 2 * (action - low) / (high - low) - 1
-    return _critic(config).apply(critic, params.actor["obs_norm"](obs), scaled)
+    return _critic(config).apply(critic, params.actor["obs_norm"](obs), env.spec.unit_actions(action))
 
 
 def init(config: Config, env: Env, key: jax.Array, hp: Hparams) -> State:
