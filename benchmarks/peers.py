@@ -435,7 +435,7 @@ def _sb3_expert(env, obs_space, act_space):
     return JaxilExpert(obs_space, act_space)
 
 
-def imitation_dagger_one_seed(seed: int, rounds: int, per_round: int, trajectories: list, spaces, refs,
+def imitation_dagger_one_seed(seed: int, rounds: int, per_round: int, trajectories: list, expert, spaces, refs,
                               eval_episodes: int, num_envs: int) -> dict:
     gym, sb3, torch, _, _, _, logger, _, util = _imitation_modules()
     from imitation.algorithms import bc as ibc, dagger as idagger
@@ -444,8 +444,6 @@ def imitation_dagger_one_seed(seed: int, rounds: int, per_round: int, trajectori
     obs_space, act_space = spaces
     clock = HitClock(1)
     torch.manual_seed(seed)
-    env = runs.make_env(ENV)
-    expert = _sb3_expert(env, obs_space, act_space)
     # jaxil's DAgger network, batch, learning rate, envs and round size; imitation's other defaults.
     policy = sb3_policies.ActorCriticPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=[64, 64],
                                             activation_fn=torch.nn.Tanh)
@@ -491,7 +489,10 @@ def imitation_dagger(seeds: int, rounds: int, per_round: int, trajectories: int,
     trajs = imitation_trajectories(demos_np, types_module)
     probe = gym.make(GYM_ENV)
     spaces = (probe.observation_space, probe.action_space)
-    rows = [imitation_dagger_one_seed(s, rounds, per_round, trajs, spaces, refs, eval_episodes, num_envs)
+    # The expert is the benchmark's, not the peer's: loaded and compiled once, off every seed's clock.
+    expert = _sb3_expert(env, *spaces)
+    expert.predict(np.zeros((num_envs, *spaces[0].shape), np.float32))  # compiles for the training batch
+    rows = [imitation_dagger_one_seed(s, rounds, per_round, trajs, expert, spaces, refs, eval_episodes, num_envs)
             for s in range(seeds)]
     return _summary("imitation", "dagger", seeds, 1, rows, rows[0]["env_steps"],
                     {"version": imitation.__version__, "torch": torch.__version__, "torch_threads": torch_threads,
