@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxil import data, envs, experts, loop, rewards
+from jaxil import algos, data, envs, experts, loop, rewards
 from jaxil.algos import adversarial, airl, gail
 from jaxil.rl import ppo
 from jaxil.types import Transition
@@ -123,10 +123,9 @@ def test_airl_reward_round_trips(tmp_path, cartpole_one_traj):
 
 
 def _gail_cartpole_scores(env, demos, seeds: int, iterations: int) -> np.ndarray:
-    cfg = gail.Config(ppo=ppo.Config(num_envs=8, num_steps=128, normalize_obs=False))
+    cfg, hp, _ = algos.defaults("gail", "cartpole")  # what `jaxil train gail --env cartpole` runs
     trainer = gail.make_train(cfg, env)
-    run = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), seeds), gail.Hparams(lr=2.5e-4, ent_coef=0.01),
-                   iterations, demos=demos)
+    run = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), seeds), hp, iterations, demos=demos)
     return experts.normalize("cartpole", experts.evaluate_seeds(env, trainer, run.state, jax.random.PRNGKey(1)).mean(1))
 
 
