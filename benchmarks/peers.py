@@ -599,7 +599,10 @@ def _markdown(result: dict) -> str:
              + ("the imitation rows from an earlier run (below). " if earlier else "both libraries in one run. ")
              + "Wall time end to end (trainer construction, initialisation, jaxil's compilation), evaluations "
              "excluded on both sides. jaxil's seeds run in one vmapped program (per seed = program time / seeds); "
-             "the imitation library's run one after another. Normalised score: 0 = random policy "
+             "the imitation library's run one after another"
+             + (f" (jaxil's batch split over {result['jaxil_devices']} CPU devices, as `jaxil.loop.run` splits it; "
+                "the imitation library on one torch thread)" if result.get("jaxil_devices") else "")
+             + ". Normalised score: 0 = random policy "
              f"({result['refs'][0]:.1f}), 1 = expert ({result['refs'][1]:.0f}); deterministic policy, "
              "mean of the evaluation episodes.", ""]
     for c in result["comparisons"]:
@@ -699,7 +702,11 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--tag", default="", help="suffix of the result file names")
     p.add_argument("--note", default="", help="a sentence added to the markdown (e.g. the machine's load)")
+    p.add_argument("--cpu-devices", type=int, default=0,
+                   help="CPU devices for jaxil's runs (jaxil.set_cpu_device_count; default: one per core, as the "
+                        "jaxil command and the benchmark suite run them)")
     args = p.parse_args(argv)
+    cpu_devices = jaxil.set_cpu_device_count(args.cpu_devices or None)  # before the first computation
     algos = args.algos.split(",")
     for a in algos:
         if a not in PEERS:
@@ -717,7 +724,8 @@ def main(argv=None) -> None:
     device = jax.devices()[0].platform
     tag = "-".join(filter(None, ["quick" if args.quick else "", args.tag]))
     result = {"benchmark": "peers", "date": date, "device": device, "device_kind": jax.devices()[0].device_kind,
-              "cpu_count": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
+              "cpu_count": os.cpu_count(), "jaxil_devices": jax.local_device_count() if device == "cpu" else None,
+              "cpu_devices_asked": cpu_devices, "platform": platform.platform(), "jax": jax.__version__,
               "refs": list(experts.reference_returns(ENV)), "threshold": THRESHOLD, "quick": args.quick,
               "comparisons": comparisons, "goal": _goal(comparisons), "note": args.note}
     os.makedirs(args.out, exist_ok=True)
