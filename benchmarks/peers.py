@@ -3,7 +3,7 @@
     python -m benchmarks.peers [--algos gail,airl,bc,dagger] [--jaxil-seeds 1,16] [--imitation-seeds 2]
                                [--budget 327680] [--bc-updates 2000] [--trajectories 20] [--quick]
                                [--dagger-rounds 5] [--dagger-trajectories 1]
-                               [--peer-results EARLIER.json]
+                               [--peer-results EARLIER.json] [--cpu-devices N]
 
 Run it where both libraries import (the ``imitation`` library needs its own
 environment: ``pip install torch==2.13.0 && pip install -e '.[peers]'``); without
@@ -706,7 +706,7 @@ def main(argv=None) -> None:
                    help="CPU devices for jaxil's runs (jaxil.set_cpu_device_count; default: one per core, as the "
                         "jaxil command and the benchmark suite run them)")
     args = p.parse_args(argv)
-    cpu_devices = jaxil.set_cpu_device_count(args.cpu_devices or None)  # before the first computation
+    jaxil.set_cpu_device_count(args.cpu_devices or None)  # before the first computation
     algos = args.algos.split(",")
     for a in algos:
         if a not in PEERS:
@@ -725,7 +725,7 @@ def main(argv=None) -> None:
     tag = "-".join(filter(None, ["quick" if args.quick else "", args.tag]))
     result = {"benchmark": "peers", "date": date, "device": device, "device_kind": jax.devices()[0].device_kind,
               "cpu_count": os.cpu_count(), "jaxil_devices": jax.local_device_count() if device == "cpu" else None,
-              "cpu_devices_asked": cpu_devices, "platform": platform.platform(), "jax": jax.__version__,
+              "platform": platform.platform(), "jax": jax.__version__,
               "refs": list(experts.reference_returns(ENV)), "threshold": THRESHOLD, "quick": args.quick,
               "comparisons": comparisons, "goal": _goal(comparisons), "note": args.note}
     os.makedirs(args.out, exist_ok=True)

@@ -32,9 +32,8 @@ def defaults(algo: str, env_name: str, offline: bool = False):
 
     Adversarial methods on cartpole use the PPO settings of cartpole's expert recipe
     (no observation normalisation, lr 2.5e-4, entropy 0.01) and a discriminator learning
-    rate of 3e-3; AIRL there trains the
-    policy on softplus of its logit, since cartpole terminates on failure (see
-    ``airl.Config.policy_reward``). On pendulum and the point maze they run on SAC; AIRL's
+    rate of 3e-3; AIRL there trains the policy on softplus of its logit, since cartpole
+    terminates on failure (see ``airl.Config.policy_reward``). On pendulum and the point maze they run on SAC; AIRL's
     gradient penalty is 10 in the maze (1 elsewhere).
     On Brax tasks they run PPO with the Brax expert recipe's network and batch
     (``experts._brax_ppo_recipe``), 2000 iterations of 2048 env steps.
