@@ -75,7 +75,24 @@ def place_runs(sharding: NamedSharding | None, keys, hparams, demos=None, demos_
 
 
 def init_runs(trainer: Trainer, sharding: NamedSharding | None, demos_axis: int | None = None):
-    """``jit(vmap(trainer.init))`` whose states come out laid out as ``sharding``."""
+    """``jit(vmap(trainer.init))`` whose states come out laid out as ``sharding``.
+
+    Cached per (trainer, sharding, demos_axis) like :func:`compile_chunk`: another run
+    of the same trainer on the same shapes (the next batch of a sweep) does not compile
+    ``init`` again (3.8 s at XLA's optimisation level 0 for GAIL on SAC, pendulum).
+    """
+    try:
+        return _cached_init(trainer, sharding, demos_axis)
+    except TypeError:  # a trainer with unhashable parts: no caching
+        return _init(trainer, sharding, demos_axis)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_init(trainer: Trainer, sharding: NamedSharding | None, demos_axis: int | None):
+    return _init(trainer, sharding, demos_axis)
+
+
+def _init(trainer: Trainer, sharding: NamedSharding | None, demos_axis: int | None):
     return jax.jit(jax.vmap(trainer.init, in_axes=(0, demos_axis, 0)),
                    **({} if sharding is None else {"out_shardings": sharding}))
 

@@ -116,6 +116,21 @@ def test_no_recompilation_for_new_demo_contents_or_hparams(cartpole_demos):
     assert chunk._cache_size() == 1
 
 
+def test_a_second_run_of_a_trainer_compiles_nothing(cartpole_demos):
+    """loop.run keeps its init and chunk programs per trainer: the same trainer on the same
+    shapes (another batch of seeds, other demos, other hparams) reuses both compilations."""
+    env, d = cartpole_demos
+    trainer = bc.make_train(SMALL, env)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    first = loop.run(trainer, keys, bc.Hparams(), 2, demos=data.to_jax(data.select_trajectories(d, 1)))
+    init = loop.init_runs(trainer, loop.run_sharding(2))
+    assert init is loop.init_runs(trainer, loop.run_sharding(2)) and init._cache_size() == 1
+    other = data.to_jax(data.select_trajectories(d, 1, key=jax.random.PRNGKey(5)))
+    second = loop.run(trainer, keys + 1, bc.Hparams(lr=5e-4), 2, demos=other)
+    assert init._cache_size() == 1 and loop.compile_chunk(trainer, 2)._cache_size() == 1
+    assert not np.allclose(first.metrics["loss"], second.metrics["loss"])
+
+
 def test_cartpole_bc_from_10_trajectories_every_seed(cartpole_demos):
     env, d = cartpole_demos
     trainer = bc.make_train(bc.Config(), env)
