@@ -70,6 +70,9 @@ class Hparams(NamedTuple):
     """Weight of the gradient penalty on nu (the paper's 10)."""
     ortho_reg: float = 1e-4
     """Weight of the orthogonal regulariser of the actor's kernels (the paper's 1e-4)."""
+    ent_coef: float = 0.0
+    """Weight of an entropy bonus on the actor, at the replay batch's states (0: none, as in
+    the paper). Not part of ValueDICE: J alone lets a stochastic policy's spread collapse."""
 
 
 class Params(NamedTuple):
@@ -190,13 +193,19 @@ def learner(config: Config, env: Env) -> op.Learner:
         inputs = jax.lax.stop_gradient(inputs)
         gp, g_gp = jax.value_and_grad(lambda p: gradient_penalty(lambda x: net.apply(p, x)[..., 0], *inputs, k_gp))(
             params.nu)
-        ortho, g_ortho = jax.value_and_grad(op.orthogonal_regularization)(params.actor["actor"])
+        def actor_regularizer(actor):
+            ortho = op.orthogonal_regularization(actor)
+            out = pol.dist_params(spec, {**params.actor, "actor": actor}, op.env_obs(replay.obs, config.absorbing))
+            entropy = pol.dist_entropy(spec, out).mean()
+            return hp.ortho_reg * ortho - hp.ent_coef * entropy, (ortho, entropy)
+
+        (_, (ortho, entropy)), g_reg = jax.value_and_grad(actor_regularizer, has_aux=True)(params.actor["actor"])
         g_nu = jax.tree.map(lambda a, b: a + hp.grad_penalty * b, g_nu, g_gp)
-        g_pi = jax.tree.map(lambda a, b: -a + hp.ortho_reg * b, g_pi, g_ortho)  # the actor ascends J
+        g_pi = jax.tree.map(lambda a, b: -a + b, g_pi, g_reg)  # the actor ascends J
         nu, nu_opt = op.adam_step(hp.nu_lr, g_nu, params.nu_opt, params.nu)
         actor, actor_opt = op.adam_step(hp.actor_lr, g_pi, params.actor_opt, params.actor["actor"])
-        metrics = {"dv_objective": j, "grad_penalty": gp, "ortho_reg": ortho, "expert_diff": e_diff,
-                   "replay_diff": r_diff}
+        metrics = {"dv_objective": j, "grad_penalty": gp, "ortho_reg": ortho, "entropy": entropy,
+                   "expert_diff": e_diff, "replay_diff": r_diff}
         return Params(nu, {**params.actor, "actor": actor}, nu_opt, actor_opt), metrics
 
     return op.Learner(spec, init, update, lambda params: params.actor)
