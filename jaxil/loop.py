@@ -81,15 +81,21 @@ def init_runs(trainer: Trainer, sharding: NamedSharding | None, demos_axis: int 
     of the same trainer on the same shapes (the next batch of a sweep) does not compile
     ``init`` again (3.8 s at XLA's optimisation level 0 for GAIL on SAC, pendulum).
     """
+    return _per_trainer(_init, trainer, sharding, demos_axis)
+
+
+def _per_trainer(build: Callable, trainer: Trainer, *args):
+    """``build(trainer, *args)``, the same jitted function again for the same arguments (its
+    jit cache keeps the compilations); a trainer with unhashable parts gets a fresh one."""
     try:
-        return _cached_init(trainer, sharding, demos_axis)
-    except TypeError:  # a trainer with unhashable parts: no caching
-        return _init(trainer, sharding, demos_axis)
+        return _cached_build(build, trainer, *args)
+    except TypeError:
+        return build(trainer, *args)
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_init(trainer: Trainer, sharding: NamedSharding | None, demos_axis: int | None):
-    return _init(trainer, sharding, demos_axis)
+@functools.lru_cache(maxsize=32)
+def _cached_build(build: Callable, trainer: Trainer, *args):
+    return build(trainer, *args)
 
 
 def _init(trainer: Trainer, sharding: NamedSharding | None, demos_axis: int | None):
@@ -105,15 +111,7 @@ def compile_chunk(trainer: Trainer, chunk_steps: int, demos_axis: int | None = N
     function is cached per (trainer, chunk_steps, demos_axis), so repeated runs of one
     trainer (batches of a sweep, a resumed run) reuse its compilations.
     """
-    try:
-        return _cached_chunk(trainer, chunk_steps, demos_axis)
-    except TypeError:  # a trainer with unhashable parts: no caching
-        return _chunk(trainer, chunk_steps, demos_axis)
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_chunk(trainer: Trainer, chunk_steps: int, demos_axis: int | None):
-    return _chunk(trainer, chunk_steps, demos_axis)
+    return _per_trainer(_chunk, trainer, chunk_steps, demos_axis)
 
 
 def _chunk(trainer: Trainer, chunk_steps: int, demos_axis: int | None):
