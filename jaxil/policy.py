@@ -79,7 +79,12 @@ def dist_params(spec: PolicySpec, params: dict, obs: jax.Array):
 
 def sample(spec: PolicySpec, params: dict, obs: jax.Array, key: jax.Array):
     """Samples an action and its log-probability. obs [..., obs_size]."""
-    out = dist_params(spec, params, obs)
+    return dist_sample(spec, dist_params(spec, params, obs), key)
+
+
+def dist_sample(spec: PolicySpec, out, key: jax.Array):
+    """An action and its log-probability from the actor's output ``out = dist_params(...)``
+    (see :func:`dist_log_prob` for why a loss derives several quantities from one ``out``)."""
     if spec.kind == "categorical":
         action = jax.random.categorical(key, out)
         return action, nets.categorical_log_prob(out, action)

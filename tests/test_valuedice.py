@@ -54,8 +54,9 @@ def test_discrete_policy_value_is_the_exact_expectation(cartpole):
     pi["actor"] = jax.tree.map(lambda w: w * 50.0, pi["actor"])  # far from uniform
     w = jnp.arange(1.0, 8.0)  # nu linear in (obs 4 + indicator 1, one-hot 2)
     obs = jnp.array([[0.1, -0.2, 0.3, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0, 1.0]])  # an env state, the absorbing state
-    value, features = vd.policy_value(cfg, cartpole, lambda x: x @ w, pi, obs, jax.random.PRNGKey(1))
+    value, features, entropy = vd.policy_value(cfg, cartpole, lambda x: x @ w, pi, obs, jax.random.PRNGKey(1))
     probs = np.asarray(jax.nn.softmax(pol.dist_params(spec, pi, obs[:, :4])))
+    np.testing.assert_allclose(entropy, -np.sum(probs * np.log(probs), -1), rtol=1e-4, atol=1e-6)
     base = np.asarray(obs) @ np.arange(1.0, 6.0)
     # row 0: sum_a pi(a|s) (w . s + w_{5 + a}); row 1: absorbing, actions do not count
     want = [base[0] + probs[0, 0] * 6 + probs[0, 1] * 7, base[1]]
@@ -107,7 +108,7 @@ def test_nu_descends_and_the_actor_ascends_the_objective(cartpole, who):
 
 
 def test_entropy_bonus_widens_the_policy_and_reports_its_entropy():
-    """ent_coef (not in the paper) adds -ent_coef * H(pi) at the replay states to the actor's
+    """ent_coef (not in the paper) adds -ent_coef * H(pi) at the replay next states to the actor's
     loss. Its metric is the Gaussian's entropy, sum_d (log_std_d + log(2 pi e) / 2), before
     the update; with the bonus the spread grows, without it J alone narrows it."""
     env = envs.make("pendulum")
@@ -119,7 +120,7 @@ def test_entropy_bonus_widens_the_policy_and_reports_its_entropy():
         hp = vd.Hparams(nu_lr=1e-2, actor_lr=1e-2, grad_penalty=0.0, ortho_reg=0.0, ent_coef=coef)
         update = jax.jit(lambda p, k: learner.update(p, expert, replay, expert.obs, k, hp))
         params = learner.init(jax.random.PRNGKey(0), hp, pol.ObsNorm.create(3))
-        _, log_std = pol.dist_params(learner.spec, params.actor, op.env_obs(replay.obs, cfg.absorbing))
+        _, log_std = pol.dist_params(learner.spec, params.actor, op.env_obs(replay.next_obs, cfg.absorbing))
         by_hand = float(np.mean(np.asarray(log_std)[:, 0]) + 0.5 * math.log(2 * math.pi * math.e))
         entropy = []
         for i in range(30):
@@ -175,7 +176,7 @@ def test_nu_sees_observations_standardised_by_the_policy_statistics(cartpole):
     pi = {**spec.init(jax.random.PRNGKey(0)), "obs_norm": norm}
     w = jnp.arange(1.0, 8.0)  # nu linear in (obs 4 + indicator 1, one-hot 2)
     obs = jnp.array([[3.0, 2.0, 0.0, 1.0, 0.0], [5.0, 5.0, 5.0, 5.0, 1.0]])  # an env state, the absorbing state
-    value, _ = vd.policy_value(cfg, cartpole, lambda x: x @ w, pi, obs, jax.random.PRNGKey(1))
+    value, _, _ = vd.policy_value(cfg, cartpole, lambda x: x @ w, pi, obs, jax.random.PRNGKey(1))
     probs = np.asarray(jax.nn.softmax(pol.dist_params(spec, pi, obs[:, :4])))
     # row 0: ((3 - 1) / 2, 2, (0 + 1) / 0.5, 1) . (1, 2, 3, 4) = 1 + 4 + 6 + 4; row 1: absorbing, env part 0
     want = [15.0 + probs[0, 0] * 6 + probs[0, 1] * 7, 5.0]

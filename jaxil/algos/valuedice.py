@@ -71,7 +71,7 @@ class Hparams(NamedTuple):
     ortho_reg: float = 1e-4
     """Weight of the orthogonal regulariser of the actor's kernels (the paper's 1e-4)."""
     ent_coef: float = 0.0
-    """Weight of an entropy bonus on the actor, at the replay batch's states (0: none, as in
+    """Weight of an entropy bonus on the actor, at the replay batch's next states (0: none, as in
     the paper). Not part of ValueDICE: J alone lets a stochastic policy's spread collapse."""
 
 
@@ -132,35 +132,39 @@ def nu_input_size(config: Config, env: Env) -> int:
 
 
 def policy_value(config: Config, env: Env, nu: Callable, pi: dict, obs: jax.Array, key: jax.Array):
-    """E_{a ~ pi(obs)}[nu(obs, a)] [B] and the action features it used [B, A].
+    """E_{a ~ pi(obs)}[nu(obs, a)] [B], the action features it used [B, A] and the
+    policy's entropy at ``obs`` [B] (see :func:`jaxil.policy.dist_entropy`).
 
     Discrete: exact, sum_a pi(a|s) nu(s, a), features the action probabilities;
     continuous: one reparameterised sample. ``obs`` are raw (augmented when absorbing);
-    nu sees them standardised by the policy's ``obs_norm``, as the policy does.
+    nu sees them standardised by the policy's ``obs_norm``, as the policy does. The
+    actor runs once: value, features and entropy all come from the same output.
     """
     spec = policy_spec(config, env)
     state_obs = op.env_obs(obs, config.absorbing)
     nu_obs = op.normalize_obs(pi["obs_norm"], obs, config.absorbing)
+    out = pol.dist_params(spec, pi, state_obs)
+    entropy = pol.dist_entropy(spec, out)
     if env.spec.discrete:
-        probs = jax.nn.softmax(pol.dist_params(spec, pi, state_obs), -1)
+        probs = jax.nn.softmax(out, -1)
         one_hots = jnp.eye(env.spec.action_size)
         per_action = jax.vmap(lambda a: nu(op.state_action_input(nu_obs, jnp.broadcast_to(a, probs.shape),
                                                                     config.absorbing)), out_axes=-1)(one_hots)
-        return jnp.sum(probs * per_action, -1), probs
-    action, _ = pol.sample(spec, pi, state_obs, key)
+        return jnp.sum(probs * per_action, -1), probs, entropy
+    action, _ = pol.dist_sample(spec, out, key)
     features = op.action_features(env.spec, action)
-    return nu(op.state_action_input(nu_obs, features, config.absorbing)), features
+    return nu(op.state_action_input(nu_obs, features, config.absorbing)), features, entropy
 
 
 def bellman_diff(config: Config, env: Env, nu: Callable, pi: dict, batch: Transition, gamma, key: jax.Array):
     """nu(s, a) - gamma (1 - terminated) E_{a' ~ pi(s')}[nu(s', a')] [B], with the (s, a) and
-    (s', a') inputs [B, D] (for the gradient penalty)."""
+    (s', a') inputs [B, D] (for the gradient penalty) and the policy's entropy at s' [B]."""
     norm = lambda obs: op.normalize_obs(pi["obs_norm"], obs, config.absorbing)
     now_input = op.state_action_input(norm(batch.obs), op.action_features(env.spec, batch.action), config.absorbing)
-    nxt, next_features = policy_value(config, env, nu, pi, batch.next_obs, key)
+    nxt, next_features, entropy = policy_value(config, env, nu, pi, batch.next_obs, key)
     next_input = op.state_action_input(norm(batch.next_obs), next_features, config.absorbing)
     diff = nu(now_input) - gamma * (1.0 - batch.terminated.astype(jnp.float32)) * nxt
-    return diff, now_input, next_input
+    return diff, now_input, next_input, entropy
 
 
 # ---- update ----------------------------------------------------------------------------
@@ -179,29 +183,25 @@ def learner(config: Config, env: Env) -> op.Learner:
         k_e, k_r, k_0, k_gp = jax.random.split(key, 4)
 
         def objective(nu_params, actor):
+            """J plus the entropy bonus at the replay next states (which nu's gradient does not see)."""
             nu = lambda x: net.apply(nu_params, x)[..., 0]
             pi = {**params.actor, "actor": actor}
-            e_diff, e_now, e_next = bellman_diff(config, env, nu, pi, expert, hp.gamma, k_e)
-            r_diff, r_now, r_next = bellman_diff(config, env, nu, pi, replay, hp.gamma, k_r)
-            init_nu, _ = policy_value(config, env, nu, pi, init_obs, k_0)
+            e_diff, e_now, e_next, _ = bellman_diff(config, env, nu, pi, expert, hp.gamma, k_e)
+            r_diff, r_now, r_next, r_entropy = bellman_diff(config, env, nu, pi, replay, hp.gamma, k_r)
+            init_nu, _, _ = policy_value(config, env, nu, pi, init_obs, k_0)
             j = dv_objective(e_diff, r_diff, init_nu, hp.replay_reg, hp.gamma)
+            entropy = r_entropy.mean()
             inputs = (jnp.concatenate([e_now, e_next]), jnp.concatenate([r_now, r_next]))
-            return j, (inputs, e_diff.mean(), r_diff.mean())
+            return j + hp.ent_coef * entropy, (j, entropy, inputs, e_diff.mean(), r_diff.mean())
 
-        (j, (inputs, e_diff, r_diff)), (g_nu, g_pi) = jax.value_and_grad(objective, (0, 1), has_aux=True)(
-            params.nu, params.actor["actor"])
+        (_, (j, entropy, inputs, e_diff, r_diff)), (g_nu, g_pi) = jax.value_and_grad(
+            objective, (0, 1), has_aux=True)(params.nu, params.actor["actor"])
         inputs = jax.lax.stop_gradient(inputs)
         gp, g_gp = jax.value_and_grad(lambda p: gradient_penalty(lambda x: net.apply(p, x)[..., 0], *inputs, k_gp))(
             params.nu)
-        def actor_regularizer(actor):
-            ortho = op.orthogonal_regularization(actor)
-            out = pol.dist_params(spec, {**params.actor, "actor": actor}, op.env_obs(replay.obs, config.absorbing))
-            entropy = pol.dist_entropy(spec, out).mean()
-            return hp.ortho_reg * ortho - hp.ent_coef * entropy, (ortho, entropy)
-
-        (_, (ortho, entropy)), g_reg = jax.value_and_grad(actor_regularizer, has_aux=True)(params.actor["actor"])
+        ortho, g_ortho = jax.value_and_grad(op.orthogonal_regularization)(params.actor["actor"])
         g_nu = jax.tree.map(lambda a, b: a + hp.grad_penalty * b, g_nu, g_gp)
-        g_pi = jax.tree.map(lambda a, b: -a + b, g_pi, g_reg)  # the actor ascends J
+        g_pi = jax.tree.map(lambda a, b: -a + hp.ortho_reg * b, g_pi, g_ortho)  # the actor ascends J
         nu, nu_opt = op.adam_step(hp.nu_lr, g_nu, params.nu_opt, params.nu)
         actor, actor_opt = op.adam_step(hp.actor_lr, g_pi, params.actor_opt, params.actor["actor"])
         metrics = {"dv_objective": j, "grad_penalty": gp, "ortho_reg": ortho, "entropy": entropy,
