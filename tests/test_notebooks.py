@@ -8,27 +8,17 @@ numbers it reports are checked where the notebook's claim has a threshold.
 import glob
 import json
 import os
-import re
 
 import pytest
 
 # Only the executed notebooks; their jupytext sources in notebooks/src/ are not run here.
 NOTEBOOKS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), os.pardir, "notebooks", "*.ipynb")))
 
-# The suite compiles at XLA's optimisation level 0 (tests/conftest.py): most notebooks at small
-# scale are compile-bound and run fastest so. This one is not: its tabular value iterations run
-# long loops, and at XLA's default level it takes 27 s instead of 96 s (2-core CPU, one kernel).
-DEFAULT_OPTIMISATION = {"maxent_irl_objectworld"}
-
-
 def _execute(path: str, workdir: str, monkeypatch) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("JAXIL_NOTEBOOK_SCALE", "small")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    if os.path.splitext(os.path.basename(path))[0] in DEFAULT_OPTIMISATION:
-        flags = re.sub(r"--xla_backend_optimization_level=0\b", "", os.environ.get("XLA_FLAGS", "")).strip()
-        monkeypatch.setenv("XLA_FLAGS", flags)  # the kernel inherits the test process's environment
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": workdir}})
     client.execute()
