@@ -32,7 +32,6 @@ import numpy as np
 
 from jaxil import data, envs, experts, loop
 from jaxil.algos import offpolicy as op, valuedice as vd
-from jaxil.rl.replay import buffer_sample
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARTS = ("expert next states", "replay next states", "initial states")
@@ -45,24 +44,25 @@ def setting():
 
 
 def gradient_parts(cfg: vd.Config, env, hp: vd.Hparams, demos: data.Demos):
-    """``parts(state, key) -> [BATCHES, 3, P]``: the actor's gradient of J from each set of states."""
+    """``parts(state, key) -> [BATCHES, 3, P]``: the actor's gradient of J from each set of states.
+
+    Each batch is drawn as the trainer draws an update's batches
+    (:func:`jaxil.algos.offpolicy.batch_sampler`) and J is composed as the update composes
+    it (:func:`jaxil.algos.valuedice.dv_terms`), with the same keys; only the actor's
+    parameters are given three times over.
+    """
     net = vd._nu_net(cfg)
-    rows, mask = op.prepare(demos, cfg.absorbing)
 
     def one_batch(state: op.State, key):
         params = state.learner
         nu = lambda x: net.apply(params.nu, x)[..., 0]
-        k_e, k_r, k_0, k1, k2, k3 = jax.random.split(key, 6)
-        expert = op.sample_rows(k_e, rows, mask, cfg.batch_size)
-        replay = buffer_sample(state.interaction.buffer, k_r, cfg.batch_size)
-        init_obs = op.initial_obs(cfg, env, k_0, expert, None)
+        expert, replay, init_obs, k_u = op.batch_sampler(cfg, env, demos, state.interaction, False)(key)
+        keys = jax.random.split(k_u, 4)[:3]  # as valuedice's update splits its key (the 4th: the penalty's)
 
-        def objective(a_expert, a_replay, a_init):
-            pe, pr, p0 = ({**params.actor, "actor": a} for a in (a_expert, a_replay, a_init))
-            e_diff = vd.bellman_diff(cfg, env, nu, pe, expert, hp.gamma, k1)[0]
-            r_diff = vd.bellman_diff(cfg, env, nu, pr, replay, hp.gamma, k2)[0]
-            init_nu = vd.policy_value(cfg, env, nu, p0, init_obs, k3)[0]
-            return vd.dv_objective(e_diff, r_diff, init_nu, hp.replay_reg, hp.gamma)
+        def objective(*actors):
+            pis = tuple({**params.actor, "actor": a} for a in actors)
+            t = vd.dv_terms(cfg, env, nu, pis, expert, replay, init_obs, hp.gamma, keys)
+            return vd.dv_objective(t.expert_diff, t.replay_diff, t.init_nu, hp.replay_reg, hp.gamma)
 
         actor = params.actor["actor"]
         grads = jax.grad(objective, (0, 1, 2))(actor, actor, actor)

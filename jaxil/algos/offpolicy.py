@@ -405,6 +405,32 @@ def expert_obs_norm(config: Config, env: Env, expert: Demos) -> pol.ObsNorm:
     return pol.ObsNorm(mean, (std + 1e-3) ** 2, mask.sum())
 
 
+def batch_sampler(config: Config, env: Env, demos, inter: Interaction | None, offline_pair: bool):
+    """``sample(key) -> (expert, replay, init_obs, update_key)``: the batches of one update.
+
+    ``batch_size`` expert rows, as many replay rows (from the buffer of ``inter``
+    online, from ``demos.replay`` when ``offline_pair``, else None) and initial
+    states (:func:`initial_obs`), plus the key left for the learner's update. The one
+    place that draws an update's data, for the trainer and for any analysis that must
+    see exactly the batches the trainer would.
+    """
+    expert_demos = demos.expert if offline_pair else demos
+    expert_rows, expert_mask = prepare(expert_demos, config.absorbing)
+    replay_rows = prepare(demos.replay, config.absorbing) if offline_pair else None
+    starts = episode_starts(demos, config.absorbing)
+
+    def sample(key):
+        k_e, k_r, k_0, k_u = jax.random.split(key, 4)
+        expert = sample_rows(k_e, expert_rows, expert_mask, config.batch_size)
+        if inter is not None:
+            replay = buffer_sample(inter.buffer, k_r, config.batch_size)
+        else:
+            replay = None if replay_rows is None else sample_rows(k_r, *replay_rows, config.batch_size)
+        return expert, replay, initial_obs(config, env, k_0, expert, starts), k_u
+
+    return sample
+
+
 def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_pair: bool) -> Trainer:
     """The Trainer of an off-policy / offline imitation method.
 
@@ -430,19 +456,10 @@ def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_
         if not config.offline:
             inter, traj = interact(config, env, learner, state.learner, inter, k_env)
             metrics, ready = episode_metrics(traj), inter.env_steps >= config.learning_starts
-        expert_demos = demos.expert if offline_pair else demos
-        expert_rows, expert_mask = prepare(expert_demos, config.absorbing)
-        replay_rows = prepare(demos.replay, config.absorbing) if offline_pair else None
-        starts = episode_starts(demos, config.absorbing)
+        sample = batch_sampler(config, env, demos, inter, offline_pair)
 
         def one_update(params, k):
-            k_e, k_r, k_0, k_u = jax.random.split(k, 4)
-            expert = sample_rows(k_e, expert_rows, expert_mask, config.batch_size)
-            if inter is not None:
-                replay = buffer_sample(inter.buffer, k_r, config.batch_size)
-            else:
-                replay = None if replay_rows is None else sample_rows(k_r, *replay_rows, config.batch_size)
-            init_obs = initial_obs(config, env, k_0, expert, starts)
+            expert, replay, init_obs, k_u = sample(k)
             new, m = learner.update(params, expert, replay, init_obs, k_u, hp)
             return jax.tree.map(lambda a, b: jnp.where(ready, a, b), new, params), m
 

@@ -167,6 +167,37 @@ def bellman_diff(config: Config, env: Env, nu: Callable, pi: dict, batch: Transi
     return diff, now_input, next_input, entropy
 
 
+class DVTerms(NamedTuple):
+    """The pieces of J on one update's batches (see :func:`dv_terms`)."""
+
+    expert_diff: jax.Array  # [Be] nu(s, a) - gamma nu(s', a') on expert transitions
+    replay_diff: jax.Array  # [Br] the same on replay transitions
+    init_nu: jax.Array  # [B0] nu(s0, a0)
+    expert_inputs: jax.Array  # [2 Be, D] nu's (s, a) and (s', a') inputs on expert transitions
+    replay_inputs: jax.Array  # [2 Br, D] the same on replay transitions
+    replay_entropy: jax.Array  # [Br] the policy's entropy at the replay next states
+
+
+def dv_terms(config: Config, env: Env, nu: Callable, pis: tuple[dict, dict, dict], expert: Transition,
+             replay: Transition, init_obs: jax.Array, gamma, keys) -> DVTerms:
+    """J's pieces on one update's batches: ``dv_objective(t.expert_diff, t.replay_diff,
+    t.init_nu, ...)`` is J.
+
+    J depends on the policy only through its actions at the expert's next states, the
+    replay next states and the initial states; ``pis`` gives the policy used at each
+    (the update passes one policy three times; an analysis can pass three copies of
+    its parameters to split the policy's gradient by where it comes from). ``keys``:
+    the three sampling keys, in the same order.
+    """
+    pi_e, pi_r, pi_0 = pis
+    k_e, k_r, k_0 = keys
+    e_diff, e_now, e_next, _ = bellman_diff(config, env, nu, pi_e, expert, gamma, k_e)
+    r_diff, r_now, r_next, r_entropy = bellman_diff(config, env, nu, pi_r, replay, gamma, k_r)
+    init_nu, _, _ = policy_value(config, env, nu, pi_0, init_obs, k_0)
+    return DVTerms(e_diff, r_diff, init_nu, jnp.concatenate([e_now, e_next]), jnp.concatenate([r_now, r_next]),
+                   r_entropy)
+
+
 # ---- update ----------------------------------------------------------------------------
 
 def learner(config: Config, env: Env) -> op.Learner:
@@ -186,13 +217,11 @@ def learner(config: Config, env: Env) -> op.Learner:
             """J plus the entropy bonus at the replay next states (which nu's gradient does not see)."""
             nu = lambda x: net.apply(nu_params, x)[..., 0]
             pi = {**params.actor, "actor": actor}
-            e_diff, e_now, e_next, _ = bellman_diff(config, env, nu, pi, expert, hp.gamma, k_e)
-            r_diff, r_now, r_next, r_entropy = bellman_diff(config, env, nu, pi, replay, hp.gamma, k_r)
-            init_nu, _, _ = policy_value(config, env, nu, pi, init_obs, k_0)
-            j = dv_objective(e_diff, r_diff, init_nu, hp.replay_reg, hp.gamma)
-            entropy = r_entropy.mean()
-            inputs = (jnp.concatenate([e_now, e_next]), jnp.concatenate([r_now, r_next]))
-            return j + hp.ent_coef * entropy, (j, entropy, inputs, e_diff.mean(), r_diff.mean())
+            t = dv_terms(config, env, nu, (pi, pi, pi), expert, replay, init_obs, hp.gamma, (k_e, k_r, k_0))
+            j = dv_objective(t.expert_diff, t.replay_diff, t.init_nu, hp.replay_reg, hp.gamma)
+            entropy = t.replay_entropy.mean()
+            inputs = (t.expert_inputs, t.replay_inputs)
+            return j + hp.ent_coef * entropy, (j, entropy, inputs, t.expert_diff.mean(), t.replay_diff.mean())
 
         (_, (j, entropy, inputs, e_diff, r_diff)), (g_nu, g_pi) = jax.value_and_grad(
             objective, (0, 1), has_aux=True)(params.nu, params.actor["actor"])
