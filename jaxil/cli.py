@@ -131,8 +131,9 @@ def train(
 def quickstart(out: str = "runs/quickstart", seeds: int = 4) -> None:
     """The main job on an embedded default: cartpole, shipped expert and demos.
 
-    Trains PPO from scratch over vmapped seeds, scores every seed against the shipped
-    expert, prints a score table and writes results.json and a learning-curve plot.
+    Over vmapped seeds: PPO from scratch on the env reward, BC and DAgger at 1, 4 and 10
+    expert trajectories, GAIL and AIRL from 1. Scores every seed against the shipped
+    expert, prints one score table and writes results.json per row and quickstart.png.
 
     Args:
         out: output directory.
@@ -141,8 +142,6 @@ def quickstart(out: str = "runs/quickstart", seeds: int = 4) -> None:
     from jaxil import quickstart as qs
 
     qs.main(out, seeds)
-
-
 
 
 def sweep(

@@ -111,7 +111,7 @@ def test_no_recompilation_for_new_demo_contents_or_hparams(cartpole_demos):
     assert not np.array_equal(first.obs, second.obs)
     for demos, lr in ((first, 1e-3), (second, 5e-4)):
         hp = loop.broadcast_hparams(bc.Hparams(lr=lr), 2)
-        state = jax.vmap(trainer.init, in_axes=(0, None, 0))(keys, demos, hp)
+        state = jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(keys, demos, hp)
         chunk(state, demos, hp)
     assert chunk._cache_size() == 1
 

@@ -93,3 +93,20 @@ def test_train_offline_switch_and_replay_are_refused_where_they_do_not_apply(tmp
         cli.train("valuedice", env="cartpole", demos="cartpole", replay="cartpole", out=str(tmp_path))
     with pytest.raises(ValueError, match="Did you mean 'valuedice'"):
         cli.train("valuedise", env="cartpole", demos="cartpole", out=str(tmp_path))
+
+
+@pytest.mark.slow  # the README's main job: PPO, BC, DAgger, GAIL and AIRL compile in turn (minutes)
+def test_quickstart_runs_every_row_and_writes_its_outputs(tmp_path, capsys):
+    out = tmp_path / "qs"
+    cli.main(["quickstart", "--out", str(out), "--seeds", "2"])
+    printed = capsys.readouterr().out
+    rows = ["ppo (env reward)"] + [f"{a}, {k} traj" for a in ("bc", "dagger") for k in (1, 4, 10)] + \
+        ["gail, 1 traj", "airl, 1 traj"]
+    for name in rows:
+        assert name in printed, (name, printed)
+    assert (out / "quickstart.png").exists()
+    results = {d: json.loads((out / d / "results.json").read_text()) for d in os.listdir(out) if (out / d).is_dir()}
+    assert len(results) == len(rows) and all(len(r["return"]) == 2 for r in results.values())
+    # Cartpole from 10 shipped trajectories: BC's and DAgger's worst seed at the expert's level.
+    for algo in ("bc", "dagger"):
+        assert min(results[f"{algo}-10traj"]["normalized_return"]) >= 0.9, results[f"{algo}-10traj"]

@@ -1,8 +1,17 @@
-"""Every notebook runs top to bottom at SCALE="small" from a fresh kernel.
+"""Every notebook runs top to bottom at SCALE="small" from a fresh kernel (``pytest -m slow``).
 
 The committed copies hold full-scale outputs; here each one is executed in a
 temporary directory (so its figures do not overwrite the committed ones) and the
 numbers it reports are checked where the notebook's claim has a threshold.
+
+The runs are marked slow: each compiles its own training programs in a fresh kernel,
+1.5 to 6 minutes apiece on two CPU cores, about 20 minutes of the default suite's 30.
+Most of what they check has a counterpart in the default suite: BC's worst seed on
+cartpole (test_bc), DAgger over BC where BC drifts (test_dagger, on a probe env whose
+costs have closed forms), IQL's and filtered BC's policies on mixed data (test_iql's
+bandits), AIRL's and GAIL's wiring (test_adversarial). The learning claims at
+notebook scale (compounding-error slopes, deep MaxEnt's EVD, DAgger over BC on
+pendulum) are checked here only, beside the other slow learning tests.
 """
 
 import glob
@@ -28,6 +37,7 @@ def test_there_are_notebooks():
     assert NOTEBOOKS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
 def test_notebook_runs_at_small_scale(path, tmp_path, monkeypatch):
     _execute(path, str(tmp_path), monkeypatch)

@@ -95,7 +95,7 @@ def pendulum():
 
 @pytest.fixture(scope="module")
 def tiny_state(pendulum):
-    return sac.init(TINY, pendulum, jax.random.PRNGKey(0), sac.Hparams())
+    return jax.jit(lambda key: sac.init(TINY, pendulum, key, sac.Hparams()))(jax.random.PRNGKey(0))
 
 
 def test_terminated_cuts_bootstrap_truncated_does_not(pendulum, tiny_state):
@@ -170,6 +170,23 @@ def test_hparams_values_do_not_recompile(pendulum):
         alphas.append(np.asarray(metrics["alpha"]))
     assert chunk._cache_size() == 1 and init._cache_size() == 1
     assert np.allclose(alphas[1][:, 0], 0.1) and np.allclose(alphas[0][:, 0], 1.0)  # values were used
+
+
+def test_vmapped_seed_equals_its_single_run_and_nothing_learns_before_learning_starts(pendulum):
+    trainer = sac.make_train(TINY, pendulum)  # 2 transitions per step; learning starts at 16
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)
+    both = loop.run(trainer, keys, sac.Hparams(), 10)  # the program of the test above
+    halfway = []
+    one = loop.run(trainer, keys[1:], sac.Hparams(), 10, chunk_steps=5,
+                   on_chunk=lambda done, state, m: halfway.append(jax.tree.map(np.asarray, state)) if done == 5 else None)
+    for a, b in zip(jax.tree.leaves(both.state.params), jax.tree.leaves(one.state.params)):
+        np.testing.assert_allclose(np.asarray(a)[1], np.asarray(b)[0], rtol=1e-5, atol=1e-6)
+    # After 5 steps (10 transitions) the update's results were all discarded; by step 10 they were not.
+    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(keys[1:], None, loop.broadcast_hparams(sac.Hparams(), 1))
+    for name in ("critic", "target_critic", "log_alpha"):
+        jax.tree.map(np.testing.assert_array_equal, getattr(halfway[0].params, name), getattr(init.params, name))
+    assert not np.allclose(one.state.params.log_alpha, init.params.log_alpha)
+    np.testing.assert_array_equal(halfway[0].buffer.size, [10])
 
 
 def test_config_validation(pendulum):

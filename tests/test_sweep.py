@@ -266,10 +266,10 @@ np.savez(sys.argv[1], devices=seen, **{f"p{i}": x for i, x in enumerate(jax.tree
 """
 
 
+@pytest.mark.slow  # two fresh processes compile PPO; sharded runs equal one device's in the 8-device test above
 def test_loop_run_splits_a_fresh_run_over_cpu_devices(tmp_path):
     """`jaxil.set_cpu_device_count(2)`: loop.run trains 4 seeds as 2 per device (each core
-    its share), with the same results as one device. In this process the backend already runs, so the count cannot
-    change any more, and a bad count is refused before that is even looked at."""
+    its share), with the same results as one device."""
     script = tmp_path / "loop.py"
     script.write_text(textwrap.dedent(LOOP_SCRIPT))
     outs = {}
@@ -284,6 +284,10 @@ def test_loop_run_splits_a_fresh_run_over_cpu_devices(tmp_path):
         if k != "devices":
             np.testing.assert_allclose(two[k], one[k], rtol=1e-6, atol=1e-6, err_msg=k)
 
+
+def test_set_cpu_device_count_refuses_a_bad_count_and_a_running_backend():
+    """In this process the backend already runs, so the count cannot change any more, and a
+    bad count is refused before that is even looked at."""
     import jaxil
 
     with pytest.raises(ValueError, match="positive int, got 0"):
