@@ -57,7 +57,7 @@ def gradient_parts(cfg: vd.Config, env, hp: vd.Hparams, demos: data.Demos):
         params = state.learner
         nu = lambda x: net.apply(params.nu, x)[..., 0]
         expert, replay, init_obs, k_u = op.batch_sampler(cfg, env, demos, state.interaction, False)(key)
-        keys = jax.random.split(k_u, 4)[:3]  # as valuedice's update splits its key (the 4th: the penalty's)
+        keys, _ = vd.update_keys(k_u)  # the penalty's key is not needed here
 
         def objective(*actors):
             pis = tuple({**params.actor, "actor": a} for a in actors)

@@ -177,12 +177,17 @@ def test_vmapped_seed_equals_its_single_run_and_nothing_learns_before_learning_s
     keys = jax.random.split(jax.random.PRNGKey(1), 2)
     both = loop.run(trainer, keys, sac.Hparams(), 10)  # the program of the test above
     halfway = []
-    one = loop.run(trainer, keys[1:], sac.Hparams(), 10, chunk_steps=5,
-                   on_chunk=lambda done, state, m: halfway.append(jax.tree.map(np.asarray, state)) if done == 5 else None)
+
+    def keep_halfway(done, state, metrics):
+        if done == 5:
+            halfway.append(jax.tree.map(np.asarray, state))
+
+    one = loop.run(trainer, keys[1:], sac.Hparams(), 10, chunk_steps=5, on_chunk=keep_halfway)
     for a, b in zip(jax.tree.leaves(both.state.params), jax.tree.leaves(one.state.params)):
         np.testing.assert_allclose(np.asarray(a)[1], np.asarray(b)[0], rtol=1e-5, atol=1e-6)
     # After 5 steps (10 transitions) the update's results were all discarded; by step 10 they were not.
-    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(keys[1:], None, loop.broadcast_hparams(sac.Hparams(), 1))
+    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(keys[1:], None,
+                                                                loop.broadcast_hparams(sac.Hparams(), 1))
     for name in ("critic", "target_critic", "log_alpha"):
         jax.tree.map(np.testing.assert_array_equal, getattr(halfway[0].params, name), getattr(init.params, name))
     assert not np.allclose(one.state.params.log_alpha, init.params.log_alpha)

@@ -198,6 +198,13 @@ def dv_terms(config: Config, env: Env, nu: Callable, pis: tuple[dict, dict, dict
                    r_entropy)
 
 
+def update_keys(key: jax.Array) -> tuple[tuple[jax.Array, jax.Array, jax.Array], jax.Array]:
+    """How an update splits its key: the three sampling keys of :func:`dv_terms` (expert,
+    replay, initial states) and the gradient penalty's."""
+    k_e, k_r, k_0, k_gp = jax.random.split(key, 4)
+    return (k_e, k_r, k_0), k_gp
+
+
 # ---- update ----------------------------------------------------------------------------
 
 def learner(config: Config, env: Env) -> op.Learner:
@@ -211,13 +218,13 @@ def learner(config: Config, env: Env) -> op.Learner:
         return Params(nu, actor, optax.adam(hp.nu_lr).init(nu), optax.adam(hp.actor_lr).init(actor["actor"]))
 
     def update(params: Params, expert: Transition, replay: Transition, init_obs: jax.Array, key, hp: Hparams):
-        k_e, k_r, k_0, k_gp = jax.random.split(key, 4)
+        dv_keys, k_gp = update_keys(key)
 
         def objective(nu_params, actor):
             """J plus the entropy bonus at the replay next states (which nu's gradient does not see)."""
             nu = lambda x: net.apply(nu_params, x)[..., 0]
             pi = {**params.actor, "actor": actor}
-            t = dv_terms(config, env, nu, (pi, pi, pi), expert, replay, init_obs, hp.gamma, (k_e, k_r, k_0))
+            t = dv_terms(config, env, nu, (pi, pi, pi), expert, replay, init_obs, hp.gamma, dv_keys)
             j = dv_objective(t.expert_diff, t.replay_diff, t.init_nu, hp.replay_reg, hp.gamma)
             entropy = t.replay_entropy.mean()
             inputs = (t.expert_inputs, t.replay_inputs)
