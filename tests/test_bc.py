@@ -7,6 +7,7 @@ import pytest
 
 from jaxil import data, envs, experts, loop, policy as pol
 from jaxil.algos import bc
+from tests.batching import ALONE, check_run_is_independent_of_batch
 
 
 def _constant_actor(spec: pol.PolicySpec, bias, log_std=None) -> dict:
@@ -72,17 +73,14 @@ def cartpole_demos():
     return env, d
 
 
-def test_vmapped_runs_equal_single_runs(cartpole_demos):
+@ALONE
+def test_vmapped_runs_equal_single_runs(cartpole_demos, alone):
     env, d = cartpole_demos
     trainer = bc.make_train(SMALL, env)
     demos = data.to_jax(data.select_trajectories(d, 2))
     keys = jax.random.split(jax.random.PRNGKey(3), 3)
     hp = bc.Hparams(lr=jnp.array([1e-3, 3e-3, 1e-2]))
-    batched = loop.run(trainer, keys, hp, 4, demos=demos, chunk_steps=2)
-    for i in range(3):
-        single = loop.run(trainer, keys[i:i + 1], bc.Hparams(lr=hp.lr[i:i + 1]), 4, demos=demos)
-        for a, b in zip(jax.tree.leaves(batched.state), jax.tree.leaves(single.state)):
-            np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b)[0], rtol=1e-6, atol=1e-6)
+    check_run_is_independent_of_batch(trainer, keys, hp, 4, alone=alone, demos=demos, chunk_steps=2, rtol=1e-6)
 
 
 def test_demo_subsets_vmap_in_one_compilation(cartpole_demos):

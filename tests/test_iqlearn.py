@@ -7,6 +7,7 @@ import pytest
 
 from jaxil import data, envs, eval as ev, experts, loop, policy as pol
 from jaxil.algos import iqlearn as iq, offpolicy as op
+from tests.batching import ALONE, check_run_is_independent_of_batch
 
 TINY = dict(hidden=(8,), batch_size=8)
 
@@ -70,15 +71,12 @@ def pendulum_setup():
     return env, data.to_jax(data.select_trajectories(d, 1)), iq.make_train(cfg, env)
 
 
-def test_vmapped_runs_equal_single_runs_online(pendulum_setup):
+@ALONE
+def test_vmapped_runs_equal_single_runs_online(pendulum_setup, alone):
     env, demos, trainer = pendulum_setup
-    keys = jax.random.split(jax.random.PRNGKey(7), 2)
-    hp = iq.Hparams(critic_lr=jnp.array([1e-3, 3e-4]))
-    batched = loop.run(trainer, keys, hp, 4, demos=demos)  # updates from step 2 on
-    i = 1  # the second run: a wrong seed or hparam mapping cannot pass
-    single = loop.run(trainer, keys[i:i + 1], iq.Hparams(critic_lr=hp.critic_lr[i:i + 1]), 4, demos=demos)
-    for a, b in zip(jax.tree.leaves(batched.state), jax.tree.leaves(single.state)):
-        np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b)[0], rtol=1e-5, atol=1e-6)
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    hp = iq.Hparams(critic_lr=jnp.array([1e-3, 3e-4, 1e-4]))
+    batched = check_run_is_independent_of_batch(trainer, keys, hp, 4, alone=alone, demos=demos)  # updates from step 2
     for k in ("iq_loss", "actor_loss", "chi2", "expert_reward", "replay_reward"):
         assert np.isfinite(batched.metrics[k]).all(), k
     assert trainer.policy_spec.kind == "tanh_gaussian"

@@ -5,6 +5,7 @@ import pytest
 
 from jaxil import envs, experts, loop
 from jaxil.rl import ppo
+from tests.batching import ALONE, check_run_is_independent_of_batch
 
 
 def gae_numpy(r, v, nv, term, done, gamma, lam):
@@ -45,15 +46,11 @@ SMALL = ppo.Config(num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2,
 # compiled once and then found in the suite's persistent compilation cache.
 
 
-def test_vmap_over_seeds_equals_single_runs():
-    env = envs.make("cartpole")
-    trainer = ppo.make_train(SMALL, env)
-    keys = jax.random.split(jax.random.PRNGKey(0), 2)
-    batched = loop.run(trainer, keys, ppo.Hparams(), 2)
-    for i in range(2):
-        single = loop.run(trainer, keys[i : i + 1], ppo.Hparams(), 2)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b[0], rtol=1e-5, atol=1e-6),
-                     batched.state.params, single.state.params)
+@ALONE
+def test_vmap_over_seeds_equals_single_runs(alone):
+    trainer = ppo.make_train(SMALL, envs.make("cartpole"))
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    check_run_is_independent_of_batch(trainer, keys, ppo.Hparams(), 2, alone=alone)
 
 
 def test_hparams_values_do_not_recompile():

@@ -6,6 +6,7 @@ import pytest
 from jaxil import envs, eval as ev, loop, policy as pol
 from jaxil.rl import replay, sac
 from jaxil.types import Transition
+from tests.batching import ALONE, check_run_is_independent_of_batch
 
 TINY = sac.Config(num_envs=2, hidden=(16, 16), batch_size=8, learning_starts=16, buffer_size=64)
 
@@ -172,26 +173,25 @@ def test_hparams_values_do_not_recompile(pendulum):
     assert np.allclose(alphas[1][:, 0], 0.1) and np.allclose(alphas[0][:, 0], 1.0)  # values were used
 
 
-def test_vmapped_seed_equals_its_single_run_and_nothing_learns_before_learning_starts(pendulum):
+@ALONE
+def test_vmapped_seed_equals_its_single_run_and_nothing_learns_before_learning_starts(pendulum, alone):
     trainer = sac.make_train(TINY, pendulum)  # 2 transitions per step; learning starts at 16
-    keys = jax.random.split(jax.random.PRNGKey(1), 2)
-    both = loop.run(trainer, keys, sac.Hparams(), 10)  # the program of the test above
+    keys = jax.random.split(jax.random.PRNGKey(1), 3)
     halfway = []
 
     def keep_halfway(done, state, metrics):
         if done == 5:
             halfway.append(jax.tree.map(np.asarray, state))
 
-    one = loop.run(trainer, keys[1:], sac.Hparams(), 10, chunk_steps=5, on_chunk=keep_halfway)
-    for a, b in zip(jax.tree.leaves(both.state.params), jax.tree.leaves(one.state.params)):
-        np.testing.assert_allclose(np.asarray(a)[1], np.asarray(b)[0], rtol=1e-5, atol=1e-6)
+    first = check_run_is_independent_of_batch(trainer, keys, sac.Hparams(), 10, alone=alone, chunk_steps=5,
+                                              on_chunk=keep_halfway)
     # After 5 steps (10 transitions) the update's results were all discarded; by step 10 they were not.
-    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None, 0)))(keys[1:], None,
-                                                                loop.broadcast_hparams(sac.Hparams(), 1))
+    hp = loop.broadcast_hparams(sac.Hparams(), 2)
+    init = loop.init_runs(trainer, None)(keys[:2], None, hp)  # the runs [0, 1] of `first`, as they started
     for name in ("critic", "target_critic", "log_alpha"):
         jax.tree.map(np.testing.assert_array_equal, getattr(halfway[0].params, name), getattr(init.params, name))
-    assert not np.allclose(one.state.params.log_alpha, init.params.log_alpha)
-    np.testing.assert_array_equal(halfway[0].buffer.size, [10])
+    assert np.all(np.asarray(first.state.params.log_alpha) != np.asarray(init.params.log_alpha))
+    np.testing.assert_array_equal(halfway[0].buffer.size, [10, 10])
 
 
 def test_config_validation(pendulum):

@@ -8,6 +8,7 @@ import pytest
 from jaxil import data, envs, experts, loop, policy as pol
 from jaxil.algos import offpolicy as op, valuedice as vd
 from jaxil.types import Transition
+from tests.batching import ALONE, check_run_is_independent_of_batch
 
 TINY = dict(hidden=(8,), batch_size=8)
 
@@ -139,15 +140,12 @@ def pendulum_setup():
     return env, data.to_jax(data.select_trajectories(d, 1)), vd.make_train(cfg, env)
 
 
-def test_vmapped_runs_equal_single_runs_online(pendulum_setup):
+@ALONE
+def test_vmapped_runs_equal_single_runs_online(pendulum_setup, alone):
     env, demos, trainer = pendulum_setup
-    keys = jax.random.split(jax.random.PRNGKey(7), 2)
-    hp = vd.Hparams(actor_lr=jnp.array([1e-3, 3e-4]))
-    batched = loop.run(trainer, keys, hp, 4, demos=demos)  # updates from step 2 on
-    i = 1  # the second run: a wrong seed or hparam mapping cannot pass
-    single = loop.run(trainer, keys[i:i + 1], vd.Hparams(actor_lr=hp.actor_lr[i:i + 1]), 4, demos=demos)
-    for a, b in zip(jax.tree.leaves(batched.state), jax.tree.leaves(single.state)):
-        np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b)[0], rtol=1e-5, atol=1e-6)
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    hp = vd.Hparams(actor_lr=jnp.array([1e-3, 3e-4, 1e-4]))
+    batched = check_run_is_independent_of_batch(trainer, keys, hp, 4, alone=alone, demos=demos)  # updates from step 2
     assert trainer.env_steps_per_step == 2 and np.all(np.asarray(batched.state.interaction.env_steps) == 8)
     assert np.isfinite(batched.metrics["dv_objective"]).all()
     assert trainer.policy_spec.kind == "tanh_gaussian"
