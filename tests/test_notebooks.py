@@ -5,8 +5,8 @@ temporary directory (so its figures do not overwrite the committed ones) and the
 numbers it reports are checked where the notebook's claim has a threshold.
 
 The runs are marked slow: each compiles its own training programs in a fresh kernel,
-1.5 to 6 minutes apiece on two CPU cores (with them, the default suite took 29 minutes
-on two cores; without them, 16.5).
+1 to 2.5 minutes apiece on two CPU cores, together about as long as the whole
+default suite.
 Most of what they check has a counterpart in the default suite: BC's worst seed on
 cartpole (test_bc), DAgger over BC where BC drifts (test_dagger, on a probe env whose
 costs have closed forms), IQL's and filtered BC's policies on mixed data (test_iql's

@@ -7,6 +7,7 @@ from jaxil import data, envs, experts, loop
 from jaxil.algos import sqil
 from jaxil.rl import replay, sac
 from jaxil.types import Demos, Transition
+from tests.batching import ALONE, check_run_is_independent_of_batch
 
 TINY = sqil.Config(sac=sac.Config(num_envs=2, hidden=(16, 16), batch_size=16, learning_starts=16, buffer_size=256))
 
@@ -67,19 +68,14 @@ def test_config_splits_the_batch_and_refuses_empty_halves(pendulum_one_traj):
         sqil.make_train(sqil.Config(), envs.make("cartpole"))
 
 
-@pytest.mark.slow  # SQIL's batches are tested above; SAC's own vmap test stays in the suite
-def test_vmapped_runs_equal_single_runs(tiny, pendulum_one_traj):
+@ALONE
+def test_vmapped_runs_equal_single_runs(tiny, pendulum_one_traj, alone):
     _, demos = pendulum_one_traj
-    keys = jax.random.split(jax.random.PRNGKey(7), 2)
-    hp = sac.Hparams(critic_lr=jnp.array([1e-3, 3e-3]))
-    both, start = tiny.run(keys, hp, 12, demos)  # 48 transitions: past the warm-up
-    i = 1  # the second run: a wrong seed or hparam mapping cannot pass
-    # Seed i's initial state is sliced from the batched init (the same pure function of
-    # key i), which spares a second init compilation.
-    single, _ = tiny.run(keys[i:i + 1], sac.Hparams(critic_lr=hp.critic_lr[i:i + 1]), 12, demos,
-                         start_state=jax.tree.map(lambda x: x[i:i + 1], start))
-    for a, b in zip(jax.tree.leaves(both.state), jax.tree.leaves(single.state)):
-        np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b)[0], rtol=1e-5, atol=1e-5)
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    hp = sac.Hparams(critic_lr=jnp.array([1e-3, 3e-3, 2e-3]))
+    # 12 steps of 2 envs: past the warm-up. One-step chunks: the program of the test below.
+    both = check_run_is_independent_of_batch(tiny.trainer, keys, hp, 12, alone=alone, demos=demos, chunk_steps=1,
+                                             atol=1e-5)
     assert both.env_steps == 12 * 2
 
 
