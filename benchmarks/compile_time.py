@@ -1,6 +1,7 @@
 """Compile time of every algorithm's train step, apart from its run time.
 
     python -m benchmarks.compile_time [--algos ppo,bc,dagger,gail,airl,valuedice,sac] [--seeds 1,16]
+    python -m benchmarks.compile_time --compare-flags "--xla_backend_optimization_level=1 ..."
 
 For each algorithm the program :func:`jaxil.loop.run` executes per chunk,
 ``jit(vmap(scan(step)))`` over seeds, is built ahead of time in two timed stages:
@@ -15,6 +16,12 @@ once compiled; ``trace_s + compile_s`` is paid once per process and program shap
 (a new number of seeds, chunk length or Config is a new program; new Hparams values
 or demo contents are not).
 
+``--compare-flags FLAGS`` measures the same programs twice, side by side in one
+invocation: in a fresh process with XLA's settings as ``jaxil`` leaves them, and in
+another with ``FLAGS`` added to ``XLA_FLAGS`` (compiler flags are read once per
+process). The report then gives both and their ratios; ``tests/conftest.py``'s
+compiler settings for the test suite were chosen with it.
+
 Setups are those of :mod:`benchmarks.loop_efficiency` (the defaults of
 ``jaxil train ALGO --env cartpole``), plus BC on cartpole and SAC on pendulum.
 Writes ``benchmarks/results/compile_time-<date>-<device>.{json,md}`` when run alone.
@@ -22,12 +29,15 @@ Writes ``benchmarks/results/compile_time-<date>-<device>.{json,md}`` when run al
 
 from __future__ import annotations
 
-import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
+import jaxil  # noqa: F401  (first: sets jaxil's XLA CPU flags before the backend starts)
 
 import argparse
 import datetime
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import jax
@@ -133,20 +143,64 @@ def markdown(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _measure_in_process(algos: str, seeds: str, extra_flags: str) -> list[dict]:
+    """The rows of ``run_all`` measured in a fresh process with ``extra_flags`` added to XLA_FLAGS."""
+    env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} {extra_flags}".strip())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "rows.json")
+        subprocess.run([sys.executable, "-m", "benchmarks.compile_time", "--algos", algos, "--seeds", seeds,
+                        "--rows-to", path], env=env, check=True)
+        with open(path) as f:
+            return json.load(f)
+
+
+def compare_markdown(flags: str, default: list[dict], other: list[dict]) -> list[str]:
+    """Per program: init + chunk compile and warm chunk time under both settings, and their ratios."""
+    lines = [f"Flags compared with XLA's settings as jaxil leaves them: `{flags}`.", "",
+             "| algorithm | env | seeds | compile s (init + chunk), default | with flags | ratio | "
+             "warm chunk s, default | with flags | ratio |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    total = lambda r: r["init"]["trace_s"] + r["init"]["compile_s"] + r["trace_s"] + r["compile_s"]
+    for a, b in zip(default, other):
+        if "skipped" in a or "skipped" in b:
+            lines.append(f"| {a['algo']} | - | {a['seeds']} | not measured: {a.get('skipped') or b.get('skipped')} "
+                         "| | | | | |")
+            continue
+        lines.append(f"| {a['algo']} | {a['env']} | {a['seeds']} | {total(a):.2f} | {total(b):.2f} | "
+                     f"{total(b) / total(a):.2f} | {a['run_s']:.3f} | {b['run_s']:.3f} | {b['run_s'] / a['run_s']:.2f} |")
+    return lines
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--algos", default="ppo,bc,dagger,gail,airl,valuedice,sac")
     p.add_argument("--seeds", default="1")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
+    p.add_argument("--compare-flags", default=None,
+                   help="XLA flags to compare with XLA's defaults, each setting measured in its own process")
+    p.add_argument("--rows-to", default=None, help=argparse.SUPPRESS)  # a --compare-flags child's output
     args = p.parse_args(argv)
-    rows = run_all([a for a in args.algos.split(",") if a], [int(s) for s in args.seeds.split(",")])
+    if args.rows_to:
+        rows = run_all([a for a in args.algos.split(",") if a], [int(s) for s in args.seeds.split(",")])
+        with open(args.rows_to, "w") as f:
+            json.dump(rows, f)
+        return
     date, device = datetime.date.today().isoformat(), device_name()
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"compile_time-{date}-{device}")
+    record = {"benchmark": "compile_time", "date": date, "device": device, "jax": jax.__version__}
+    if args.compare_flags:
+        default = _measure_in_process(args.algos, args.seeds, "")
+        other = _measure_in_process(args.algos, args.seeds, args.compare_flags)
+        stem = os.path.join(args.out, f"compile_time-{date}-{device}-flags")
+        record.update(flags=args.compare_flags, rows_default=default, rows_flags=other)
+        lines = [f"# Compile time per algorithm, with and without XLA flags ({date}, {device}, jax {jax.__version__})",
+                 "", *compare_markdown(args.compare_flags, default, other)]
+    else:
+        rows = run_all([a for a in args.algos.split(",") if a], [int(s) for s in args.seeds.split(",")])
+        stem = os.path.join(args.out, f"compile_time-{date}-{device}")
+        record.update(rows=rows)
+        lines = [f"# Compile time per algorithm ({date}, {device}, jax {jax.__version__})", "", *markdown(rows)]
     with open(stem + ".json", "w") as f:
-        json.dump({"benchmark": "compile_time", "date": date, "device": device, "jax": jax.__version__,
-                   "rows": rows}, f, indent=1)
-    lines = [f"# Compile time per algorithm ({date}, {device}, jax {jax.__version__})", "", *markdown(rows)]
+        json.dump(record, f, indent=1)
     with open(stem + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
