@@ -24,8 +24,9 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 # XLA's older loop emitters instead of the MLIR fusion emitters, and LLVM's optimisation
 # level 1. `python -m benchmarks.compile_time --seeds 1,2 --compare-flags "..."` measured
 # 0.44-0.75x the compile time of XLA's defaults on every algorithm's program, and warm
-# vmapped chunks up to 2.3x slower, which the suite's short runs hardly feel (the default
-# suite went from 13:42 to 6:17 on two cores). Level 0 would compile faster still,
+# vmapped chunks up to 2.3x slower, which the suite's short runs hardly feel (with the
+# vmapped-run tests sharing programs, the default suite went from 13:42 to 6:17 on two
+# cores). Level 0 would compile faster still,
 # but on an AMD EPYC host (jax 0.10.2) it miscompiles a select inside a scan: SAC's "keep
 # the new params only once learning has started" (jnp.where(ready, new, old) in
 # jaxil.rl.sac.train_updates) returned NaN where both operands were finite, with either
