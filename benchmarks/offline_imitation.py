@@ -18,6 +18,10 @@ offline (the expert demos plus a non-expert dataset: the shipped expert with ran
 actions, :func:`jaxil.data.mixed.build`'s medium episodes), IQ-Learn offline (expert
 demos only) and BC; mean and worst-seed normalised score.
 
+``--online-env hopper`` runs the online part on Brax's hopper from its shipped expert's
+first trajectory instead (the settings stay pendulum's unless ``--set`` changes them;
+GAIL takes its hopper defaults).
+
 ``--set valuedice_online.num_updates=10`` (say) overrides one Config or Hparams field
 of a method's setting (methods: the keys of :func:`online_settings` and
 :func:`offline_settings`). Writes
@@ -62,9 +66,10 @@ class Setting(NamedTuple):
     chunk_steps: int
 
 
-def online_settings(quick: bool) -> dict[str, Setting]:
+def online_settings(quick: bool, env_name: str = "pendulum") -> dict[str, Setting]:
+    """The online methods' settings (tuned on pendulum; ``--set`` adapts them to another env)."""
     scale = 4 if quick else 1
-    gail_config, gail_hp, gail_steps = algos.defaults("gail", "pendulum")
+    gail_config, gail_hp, gail_steps = algos.defaults("gail", env_name)
     vd_config = valuedice.Config(num_updates=10, learning_starts=400, buffer_size=20_000)
     iq_config = iqlearn.Config(num_updates=10, learning_starts=400, buffer_size=20_000)
     return {
@@ -159,7 +164,7 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int)
     curve = np.stack(curve)  # [evals, seeds]
     final = curve[-1]
     reach = first_reaching(np.asarray(steps), curve, TARGET)
-    return {"method": name, "env": "pendulum", "trajectories": trajectories, "seeds": seeds, "final": final.tolist(),
+    return {"method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds, "final": final.tolist(),
             "final_mean": float(final.mean()), "final_worst": float(final.min()),
             "env_steps_to_target": reach, "eval_env_steps": steps, "curve": curve.tolist(),
             "wall_s": wall, "setting": describe(s)}
@@ -212,7 +217,7 @@ def fmt_steps(x) -> str:
 
 
 def report_online(rows: list[dict]) -> list[str]:
-    lines = [f"## Online, pendulum, {rows[0]['trajectories']} expert trajectory(ies)", "",
+    lines = [f"## Online, {rows[0]['env']}, {rows[0]['trajectories']} expert trajectory(ies)", "",
              f"Normalised score of the deterministic policy ({EVAL_EPISODES} episodes per evaluation); env steps at "
              f"which each seed first scored >= {TARGET}.", "",
              "| method | seeds | final mean | final worst | env steps to 0.9 per seed | median | wall s |",
@@ -249,6 +254,7 @@ def main(argv=None) -> None:
     p.add_argument("--methods", default="", help="comma-separated subset of the methods")
     p.add_argument("--envs", default="cartpole,pendulum", help="offline envs")
     p.add_argument("--seeds", type=int, default=None, help="default: 8 online, 5 offline")
+    p.add_argument("--online-env", default="pendulum", help="env of the online part (shipped demos: pendulum, hopper)")
     p.add_argument("--online-trajectories", type=int, default=1, help="expert trajectories of the online part")
     p.add_argument("--online-pick", type=int, default=None,
                    help="online part: draw the trajectories at random with this key (default: the first ones)")
@@ -260,11 +266,11 @@ def main(argv=None) -> None:
     wanted = set(filter(None, args.methods.split(",")))
     online, offline, replay_info = [], [], {}
     if args.part in ("online", "all"):
-        env = envs.make("pendulum")
-        demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+        env = envs.make(args.online_env)
+        demos, _ = data.load_demos(experts.resolve_demos(args.online_env), env)
         key = None if args.online_pick is None else jax.random.PRNGKey(args.online_pick)
         chosen = data.to_jax(data.select_trajectories(demos, args.online_trajectories, key))
-        for name, s in override(online_settings(args.quick), args.assignments).items():
+        for name, s in override(online_settings(args.quick, args.online_env), args.assignments).items():
             if not wanted or name in wanted:
                 online.append(run_online(name, s, env, chosen, args.seeds or 8, args.online_trajectories))
     if args.part in ("offline", "all"):
