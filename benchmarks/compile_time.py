@@ -1,7 +1,7 @@
 """Compile time of every algorithm's train step, apart from its run time.
 
     python -m benchmarks.compile_time [--algos ppo,bc,dagger,gail,airl,valuedice,sac] [--seeds 1,16]
-    python -m benchmarks.compile_time --compare-flags "--xla_backend_optimization_level=1 ..."
+    python -m benchmarks.compile_time --compare-flags="--xla_backend_optimization_level=1 ..."
 
 For each algorithm the program :func:`jaxil.loop.run` executes per chunk,
 ``jit(vmap(scan(step)))`` over seeds, is built ahead of time in two timed stages:
@@ -176,11 +176,13 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", default="1")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--compare-flags", default=None,
-                   help="XLA flags to compare with XLA's defaults, each setting measured in its own process")
+                   help="XLA flags to compare with XLA's defaults, each setting measured in its own process "
+                        "(give them as --compare-flags=\"...\": a value that starts with -- is read as an option)")
     p.add_argument("--rows-to", default=None, help=argparse.SUPPRESS)  # a --compare-flags child's output
     args = p.parse_args(argv)
+    algos, seeds = [a for a in args.algos.split(",") if a], [int(s) for s in args.seeds.split(",")]
     if args.rows_to:
-        rows = run_all([a for a in args.algos.split(",") if a], [int(s) for s in args.seeds.split(",")])
+        rows = run_all(algos, seeds)
         with open(args.rows_to, "w") as f:
             json.dump(rows, f)
         return
@@ -195,7 +197,7 @@ def main(argv=None) -> None:
         lines = [f"# Compile time per algorithm, with and without XLA flags ({date}, {device}, jax {jax.__version__})",
                  "", *compare_markdown(args.compare_flags, default, other)]
     else:
-        rows = run_all([a for a in args.algos.split(",") if a], [int(s) for s in args.seeds.split(",")])
+        rows = run_all(algos, seeds)
         stem = os.path.join(args.out, f"compile_time-{date}-{device}")
         record.update(rows=rows)
         lines = [f"# Compile time per algorithm ({date}, {device}, jax {jax.__version__})", "", *markdown(rows)]

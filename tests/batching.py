@@ -28,9 +28,9 @@ ALONE = pytest.mark.parametrize("alone", [False, pytest.param(True, marks=pytest
 """Parametrizes a test's ``alone`` argument: False in the default suite, True under ``-m slow``."""
 
 
-def _runs(tree, idx: slice, num_runs: int):
-    """The runs ``idx`` of a pytree whose per-run leaves have a leading axis of ``num_runs``."""
-    return jax.tree.map(lambda x: x[idx] if np.ndim(x) and np.shape(x)[0] == num_runs else x, tree)
+def _take(tree, idx: slice):
+    """Rows ``idx`` of every leaf of a pytree with a leading run axis."""
+    return jax.tree.map(lambda x: x[idx], tree)
 
 
 def check_run_is_independent_of_batch(trainer, keys, hparams, num_steps: int, *, alone: bool, demos=None,
@@ -40,17 +40,18 @@ def check_run_is_independent_of_batch(trainer, keys, hparams, num_steps: int, *,
     ``demos`` shared or [3, ...] with ``demos_axis=0``) ends in the same state beside
     run 0, beside run 2 and, if ``alone``, alone. Returns the batch [0, 1]'s result."""
     assert len(keys) == 3, "three runs: run 1 is trained beside run 0 and beside run 2"
+    hparams = loop.broadcast_hparams(hparams, 3)
 
     def train(idx: slice) -> loop.RunResult:
-        batch_demos = _runs(demos, idx, 3) if demos_axis == 0 else demos
-        return loop.run(trainer, keys[idx], _runs(hparams, idx, 3), num_steps, demos=batch_demos,
-                        demos_axis=demos_axis, **run_kwargs)
+        batch_demos = _take(demos, idx) if demos_axis == 0 else demos
+        return loop.run(trainer, keys[idx], _take(hparams, idx), num_steps, demos=batch_demos, demos_axis=demos_axis,
+                        **run_kwargs)
 
     first = train(slice(0, 2))
-    want = jax.tree.map(lambda x: np.asarray(x)[1], first.state)
-    others = [(train(slice(1, 3)), 0)] + ([(train(slice(1, 2)), 0)] if alone else [])
-    for result, pos in others:
-        got = jax.tree.map(lambda x: np.asarray(x)[pos], result.state)
+    want = _take(first.state, 1)
+    # Run 1 leads each of the other batches: [1, 2], and [1] alone.
+    for idx in [slice(1, 3)] + ([slice(1, 2)] if alone else []):
+        got = _take(train(idx).state, 0)
         for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
-            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
     return first

@@ -22,7 +22,7 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 # Two CPU compiler settings halve that and are set here for the suite only (appended to
 # XLA_FLAGS, so subprocesses, notebook kernels and CLI runs the tests start inherit them):
 # XLA's older loop emitters instead of the MLIR fusion emitters, and LLVM's optimisation
-# level 1. `python -m benchmarks.compile_time --seeds 1,2 --compare-flags "..."` measured
+# level 1. `python -m benchmarks.compile_time --seeds 1,2 --compare-flags="..."` measured
 # 0.44-0.75x the compile time of XLA's defaults on every algorithm's program, and warm
 # vmapped chunks up to 2.3x slower, which the suite's short runs hardly feel (with the
 # vmapped-run tests sharing programs, the default suite went from 13:42 to 6:17 on two
