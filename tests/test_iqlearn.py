@@ -26,6 +26,61 @@ def test_iq_losses_by_hand():
     # offline: V(s0) of initial states (4, 2) replaces the value term
     loss, _ = iq.iq_loss_offline(expert, jnp.array([4.0, 2.0]), gamma, c)
     assert float(loss) == pytest.approx(-1.05 + 0.1 * 3.0 + (1.1**2 + 1.0) / 2 / (4 * c), rel=1e-6)
+    # online with value_term="v0": (1 - gamma) mean V(s0) replaces the mix's value term, chi^2 stays on both
+    loss, metrics = iq.iq_loss_online(expert, replay, gamma, c, v0=jnp.array([4.0, 2.0]))
+    assert float(loss) == pytest.approx(-1.05 + 0.1 * 3.0 + chi2, rel=1e-6)
+    assert float(metrics["value_term"]) == pytest.approx(0.3, rel=1e-6)
+
+
+def test_unknown_value_term_is_refused():
+    with pytest.raises(ValueError, match="value_term"):
+        iq.Config(value_term="v1")
+
+
+def _pendulum_batch(n=6):
+    env = envs.make("pendulum")
+    d, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+    rows, _ = op.prepare(data.to_jax(data.select_trajectories(d, 1)), False)
+    return env, jax.tree.map(lambda x: x[:n], rows)
+
+
+def test_target_network_gives_v_next_without_gradient_and_polyak_steps():
+    """The paper's MuJoCo form: V(s') reads the target copy, carries no gradient into Q, and
+    the copy moves tau of the way to the updated Q after each update."""
+    env, batch = _pendulum_batch()
+    cfg = iq.Config(value_term="v0", target_network=True, chi2_policy_actions=True, **TINY)
+    learner = iq.learner(cfg, env)
+    hp = iq.Hparams(tau=0.25, critic_lr=1e-2)
+    params = learner.init(jax.random.PRNGKey(0), hp, pol.ObsNorm.create(3))
+    chex_equal = lambda a, b: jax.tree.map(lambda x, y: np.testing.assert_array_equal(x, y), a, b)
+    chex_equal(params.q_target, params.q)
+    target = jax.tree.map(lambda x: x + 0.1, params.q)  # a target copy that differs from Q
+    key = jax.random.PRNGKey(3)
+    values = lambda q: iq.batch_values(cfg, env, q, params.obs_norm, params.actor, batch, params.temperature, key,
+                                       next_q_params=target)
+    k_next = jax.random.split(key)[1]
+    expected = iq.state_value(cfg, env, target, params.obs_norm, params.actor, batch.next_obs, params.temperature,
+                              k_next)
+    np.testing.assert_allclose(values(params.q).v_next, expected, rtol=1e-6)
+    grads = jax.grad(lambda q: values(q).v_next.sum())(params.q)
+    assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads))
+    new, metrics = jax.jit(learner.update)(params, batch, batch, batch.obs, jax.random.PRNGKey(4), hp)
+    assert np.isfinite(float(metrics["iq_loss"]))
+    jax.tree.map(lambda t, q0, q1: np.testing.assert_allclose(t, 0.75 * q0 + 0.25 * q1, rtol=1e-5, atol=1e-7),
+                 new.q_target, params.q_target, new.q)
+    assert any(float(jnp.abs(a - b).max()) > 0 for a, b in zip(jax.tree.leaves(new.q), jax.tree.leaves(params.q)))
+
+
+def test_chi2_policy_actions_ignore_the_replay_action():
+    env, batch = _pendulum_batch()
+    cfg = iq.Config(**TINY)
+    params = iq.learner(cfg, env).init(jax.random.PRNGKey(0), iq.Hparams(), pol.ObsNorm.create(3))
+    other = batch._replace(action=-batch.action + 0.5)
+    q = lambda b, policy_action: iq.batch_values(cfg, env, params.q, params.obs_norm, params.actor, b,
+                                                 params.temperature, jax.random.PRNGKey(1),
+                                                 policy_action=policy_action).q
+    np.testing.assert_array_equal(q(batch, True), q(other, True))
+    assert float(jnp.abs(q(batch, False) - q(other, False)).max()) > 0
 
 
 def test_soft_value_discrete_by_hand():

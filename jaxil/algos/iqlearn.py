@@ -10,7 +10,16 @@ its negative) the chi^2-regularised inverse objective
     L = -E_{d^E}[r] + E_{mix}[V(s) - gamma V(s')] + 1/(4 c) E_{mix}[r^2]
 
   where ``mix`` is the union of an expert batch and a replay batch, and c is
-  :attr:`Hparams.div_coef` (the chi^2 regulariser on both, as the paper does online);
+  :attr:`Hparams.div_coef` (the chi^2 regulariser on both, as the paper does online).
+  The paper's code runs Hopper, Walker2d and Humanoid in another form, which
+  ``Config(value_term="v0", target_network=True, chi2_policy_actions=True)`` selects::
+
+    L = -E_{d^E}[r] + (1 - gamma) E_{p0}[V(s0)] + 1/(4 c) E_{mix}[r^2]
+
+  with V(s') in r read from a Polyak-averaged copy of Q (:attr:`Hparams.tau`,
+  no gradient), p0 from :attr:`Config.initial_states` (the expert's states by
+  default), and the replay rows of the chi^2 term taken at the policy's action,
+  Q(s, a ~ pi(s)) - gamma V(s'), instead of the replay action;
 - offline (the paper's expert-only variant)::
 
     L = -E_{d^E}[r] + (1 - gamma) E_{p0}[V(s0)] + 1/(4 c) E_{d^E}[r^2]
@@ -46,6 +55,7 @@ from jaxil.loop import Trainer
 from jaxil.types import Transition
 
 State = op.State
+VALUE_TERMS = ("value", "v0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +67,21 @@ class Config(op.Config):
     normalize_obs: bool = False
     """Standardise observations with the expert's statistics (see the shared Config); False,
     as the paper's code."""
+    value_term: str = "value"
+    """Online only, the loss's value term: ``value``, E_{mix}[V(s) - gamma V(s')] (the paper's
+    online default, its HalfCheetah and Ant runs); ``v0``, (1 - gamma) E_{p0}[V(s0)] with p0
+    from ``initial_states`` (its Hopper, Walker2d and Humanoid runs). Offline is always ``v0``."""
+    target_network: bool = False
+    """Read V(s') from a Polyak-averaged copy of Q (rate :attr:`Hparams.tau`), without a
+    gradient through it, as the paper's MuJoCo runs do; False: from Q itself, with a gradient."""
+    chi2_policy_actions: bool = False
+    """Online: take the replay rows of the chi^2 regulariser at the policy's action,
+    Q(s, a ~ pi(s)) - gamma V(s') (the paper's code); False: at the replay action."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.value_term not in VALUE_TERMS:
+            raise ValueError(f"unknown value_term {self.value_term!r}; choose one of {VALUE_TERMS}")
 
 
 class Hparams(NamedTuple):
@@ -71,6 +96,8 @@ class Hparams(NamedTuple):
     run, read once by ``init`` (the discrete policy's params depend on it)."""
     div_coef: float = 0.5
     """c of the chi^2 regulariser 1/(4c) E[r^2] (the paper's alpha = 0.5)."""
+    tau: float = 0.005
+    """Polyak rate of the target copy of Q (``Config.target_network``; the paper's 0.005)."""
 
 
 class Params(NamedTuple):
@@ -80,6 +107,7 @@ class Params(NamedTuple):
     actor_opt: optax.OptState | None
     temperature: jax.Array  # [] hp.temperature at init: the discrete policy softmax(Q / T) needs it
     obs_norm: pol.ObsNorm  # fixed: standardises Q's (and the policy's) observations
+    q_target: dict | None = None  # the Polyak copy of q (Config.target_network), else None
 
 
 # ---- losses (plain functions of arrays) ----------------------------------------------
@@ -89,18 +117,25 @@ def implied_reward(q, v_next, terminated, gamma):
     return q - gamma * (1.0 - terminated.astype(jnp.float32)) * v_next
 
 
-def iq_loss_online(expert: tuple, replay: tuple, gamma, div_coef):
+def iq_loss_online(expert: tuple, replay: tuple, gamma, div_coef, v0: jax.Array | None = None):
     """The online inverse soft-Q loss Q minimises; returns ``(loss [], metrics)``.
 
     ``expert`` and ``replay`` are ``(q, v, v_next, terminated)`` tuples of [B] arrays:
     Q(s, a), V(s), V(s') and the termination flags of each batch::
 
         L = -mean_E(r) + mean_{E u R}(V(s) - gamma V(s')) + mean_{E u R}(r^2) / (4 c)
+
+    With ``v0`` [B0], the values V(s0) of initial states, the value term is
+    (1 - gamma) mean(v0) instead (``Config.value_term="v0"``). The replay's ``q`` enters
+    only the chi^2 term (and the replay_reward metric).
     """
     r = [implied_reward(q, v_next, t, gamma) for q, _, v_next, t in (expert, replay)]
-    v_diff = [v - gamma * (1.0 - t.astype(jnp.float32)) * v_next for _, v, v_next, t in (expert, replay)]
     expert_term = -jnp.mean(r[0])
-    value_term = jnp.mean(jnp.concatenate(v_diff))
+    if v0 is None:
+        v_diff = [v - gamma * (1.0 - t.astype(jnp.float32)) * v_next for _, v, v_next, t in (expert, replay)]
+        value_term = jnp.mean(jnp.concatenate(v_diff))
+    else:
+        value_term = (1 - gamma) * jnp.mean(v0)
     chi2 = jnp.mean(jnp.concatenate(r) ** 2) / (4 * div_coef)
     loss = expert_term + value_term + chi2
     return loss, {"expert_reward": jnp.mean(r[0]), "replay_reward": jnp.mean(r[1]), "value_term": value_term,
@@ -191,12 +226,29 @@ def state_value(config: Config, env: Env, q_params, norm: pol.ObsNorm, actor: di
 
 
 def batch_values(config: Config, env: Env, q_params, norm: pol.ObsNorm, actor: dict | None, batch: Transition,
-                 temperature, key) -> Values:
-    """Q(s, a), V(s), V(s') of a batch under the current policy."""
+                 temperature, key, next_q_params=None, policy_action: bool = False) -> Values:
+    """Q(s, a), V(s), V(s') of a batch under the current policy.
+
+    ``next_q_params``: V(s') from these params without a gradient (a target copy of Q),
+    else from ``q_params``. ``policy_action``: Q at a sample of the policy at s instead of
+    the batch's action (continuous actions; discrete: E_{a ~ pi}[Q(s, a)])."""
     k_now, k_next = jax.random.split(key)
-    v = lambda obs, k: state_value(config, env, q_params, norm, actor, obs, temperature, k)
-    return Values(q_value(config, env, q_params, norm, batch.obs, batch.action), v(batch.obs, k_now),
-                  v(batch.next_obs, k_next), batch.terminated)
+    v = lambda params, obs, k: state_value(config, env, params, norm, actor, obs, temperature, k)
+    if next_q_params is None:
+        v_next = v(q_params, batch.next_obs, k_next)
+    else:
+        v_next = jax.lax.stop_gradient(v(next_q_params, batch.next_obs, k_next))
+    if not policy_action:
+        q = q_value(config, env, q_params, norm, batch.obs, batch.action)
+    elif env.spec.discrete:
+        q_all = q_all_actions(config, env, q_params, norm, batch.obs)
+        q = jnp.sum(jax.nn.softmax(q_all / temperature, -1) * q_all, -1)
+    else:
+        action, _ = jax.lax.stop_gradient(pol.sample(policy_spec(config, env), actor,
+                                                     op.env_obs(batch.obs, config.absorbing),
+                                                     jax.random.fold_in(key, 1)))
+        q = q_value(config, env, q_params, norm, batch.obs, action)
+    return Values(q, v(q_params, batch.obs, k_now), v_next, batch.terminated)
 
 
 # ---- update ----------------------------------------------------------------------------
@@ -210,21 +262,26 @@ def learner(config: Config, env: Env) -> op.Learner:
         k_q, k_pi = jax.random.split(key)
         q = net.init(k_q, jnp.zeros(q_input))
         temperature = jnp.asarray(hp.temperature, jnp.float32)
+        target = q if config.target_network else None
         if env.spec.discrete:
-            return Params(q, None, optax.adam(hp.critic_lr).init(q), None, temperature, obs_norm)
+            return Params(q, None, optax.adam(hp.critic_lr).init(q), None, temperature, obs_norm, target)
         actor = {**spec.init(k_pi), "obs_norm": obs_norm}
         return Params(q, actor, optax.adam(hp.critic_lr).init(q), optax.adam(hp.actor_lr).init(actor["actor"]),
-                      temperature, obs_norm)
+                      temperature, obs_norm, target)
 
     def critic_loss(q_params, params: Params, expert, replay, init_obs, hp: Hparams, key):
         k_e, k_r, k_0 = jax.random.split(key, 3)
         norm = params.obs_norm
-        e = batch_values(config, env, q_params, norm, params.actor, expert, params.temperature, k_e)
-        if replay is None:
+        values = lambda batch, k, **kw: batch_values(config, env, q_params, norm, params.actor, batch,
+                                                     params.temperature, k, next_q_params=params.q_target, **kw)
+        e = values(expert, k_e)
+        v0 = None
+        if replay is None or config.value_term == "v0":
             v0 = state_value(config, env, q_params, norm, params.actor, init_obs, params.temperature, k_0)
+        if replay is None:
             return iq_loss_offline(tuple(e), v0, hp.gamma, hp.div_coef)
-        r = batch_values(config, env, q_params, norm, params.actor, replay, params.temperature, k_r)
-        return iq_loss_online(tuple(e), tuple(r), hp.gamma, hp.div_coef)
+        r = values(replay, k_r, policy_action=config.chi2_policy_actions)
+        return iq_loss_online(tuple(e), tuple(r), hp.gamma, hp.div_coef, v0)
 
     def actor_update(params: Params, q_params, obs, hp: Hparams, key):
         def loss(actor):
@@ -244,6 +301,8 @@ def learner(config: Config, env: Env) -> op.Learner:
                                                                                init_obs, hp, k_q)
         q, q_opt = op.adam_step(hp.critic_lr, grads, params.q_opt, params.q)
         metrics = {"iq_loss": loss, **metrics}
+        if config.target_network:  # one Polyak step towards the updated Q
+            params = params._replace(q_target=optax.incremental_update(q, params.q_target, hp.tau))
         if env.spec.discrete:
             return params._replace(q=q, q_opt=q_opt), metrics
         obs = expert.obs if replay is None else jnp.concatenate([expert.obs, replay.obs])
