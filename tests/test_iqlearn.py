@@ -150,3 +150,14 @@ def test_offline_cartpole_from_four_trajectories_every_seed():
         jax.vmap(trainer.policy)(res.state), jax.random.split(jax.random.PRNGKey(1), 3))
     scores = experts.normalize("cartpole", np.asarray(returns).mean(1))
     assert scores.min() >= 0.9, scores
+
+
+def test_brax_defaults_take_the_papers_mujoco_form():
+    from jaxil import algos
+    cfg, _, steps = algos.defaults("iqlearn", "hopper")
+    assert (cfg.value_term, cfg.target_network, cfg.chi2_policy_actions) == ("v0", True, True)
+    assert steps * cfg.env_steps_per_step == 100_000
+    offline, _, _ = algos.defaults("iqlearn", "hopper", offline=True)
+    pendulum, _, _ = algos.defaults("iqlearn", "pendulum")
+    for cfg in (offline, pendulum):
+        assert (cfg.value_term, cfg.target_network, cfg.chi2_policy_actions) == ("value", False, False)

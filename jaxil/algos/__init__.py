@@ -36,7 +36,10 @@ def defaults(algo: str, env_name: str, offline: bool = False):
     terminates on failure (see ``airl.Config.policy_reward``). On pendulum and the point maze they run on SAC; AIRL's
     gradient penalty is 10 in the maze (1 elsewhere).
     On Brax tasks they run PPO with the Brax expert recipe's network and batch
-    (``experts._brax_ppo_recipe``), 2000 iterations of 2048 env steps.
+    (``experts._brax_ppo_recipe``), 2000 iterations of 2048 env steps. Online IQ-Learn on
+    Brax tasks takes the loss form of the IQ-Learn paper's Hopper runs (``iqlearn.Config``'s
+    ``value_term="v0"``, ``target_network``, ``chi2_policy_actions``), 4 envs and one update
+    per trainer step, 25000 trainer steps (100k env steps).
     """
     if algo not in ALGOS:
         raise validate.unknown_name("imitation algorithm", algo, ALGOS)
@@ -71,4 +74,11 @@ def defaults(algo: str, env_name: str, offline: bool = False):
             anneal_lr_steps=2000))
         hparams = hparams._replace(lr=3e-4, gamma=0.97, ent_coef=1e-3)
         steps = 2000
+    if algo == "iqlearn" and not offline and env_name in BRAX_TASKS:
+        # The default form (value term over expert and replay states, no target copy) never left the
+        # ground on hopper from one trajectory; this one did (benchmarks/results/
+        # offline_imitation-2026-12-02-cpu-hopper-iqlearn-v0-target*.md).
+        config = dataclasses.replace(config, value_term="v0", target_network=True, chi2_policy_actions=True,
+                                     num_envs=4)
+        steps = 25_000
     return config, hparams, steps
