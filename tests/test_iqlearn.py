@@ -157,6 +157,7 @@ def test_brax_defaults_take_the_papers_mujoco_form():
     cfg, _, steps = algos.defaults("iqlearn", "hopper")
     assert (cfg.value_term, cfg.target_network, cfg.chi2_policy_actions) == ("v0", True, True)
     assert steps * cfg.env_steps_per_step == 100_000
+    assert cfg.num_updates == cfg.env_steps_per_step  # one update per env step, as the paper
     offline, _, _ = algos.defaults("iqlearn", "hopper", offline=True)
     pendulum, _, _ = algos.defaults("iqlearn", "pendulum")
     for cfg in (offline, pendulum):

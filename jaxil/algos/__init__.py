@@ -38,8 +38,9 @@ def defaults(algo: str, env_name: str, offline: bool = False):
     On Brax tasks they run PPO with the Brax expert recipe's network and batch
     (``experts._brax_ppo_recipe``), 2000 iterations of 2048 env steps. Online IQ-Learn on
     Brax tasks takes the loss form of the IQ-Learn paper's Hopper runs (``iqlearn.Config``'s
-    ``value_term="v0"``, ``target_network``, ``chi2_policy_actions``), 4 envs and one update
-    per trainer step, 25000 trainer steps (100k env steps).
+    ``value_term="v0"``, ``target_network``, ``chi2_policy_actions``) and its ratio of one
+    update per env step: 4 envs and 4 updates per trainer step, 25000 trainer steps (100k env
+    steps).
     """
     if algo not in ALGOS:
         raise validate.unknown_name("imitation algorithm", algo, ALGOS)
@@ -79,6 +80,6 @@ def defaults(algo: str, env_name: str, offline: bool = False):
         # ground on hopper from one trajectory; this one did (benchmarks/results/
         # offline_imitation-2026-12-02-cpu-hopper-iqlearn-v0-target*.md).
         config = dataclasses.replace(config, value_term="v0", target_network=True, chi2_policy_actions=True,
-                                     num_envs=4)
+                                     num_envs=4, num_updates=4)
         steps = 25_000
     return config, hparams, steps
