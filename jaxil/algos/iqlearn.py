@@ -231,7 +231,8 @@ def batch_values(config: Config, env: Env, q_params, norm: pol.ObsNorm, actor: d
 
     ``next_q_params``: V(s') from these params without a gradient (a target copy of Q),
     else from ``q_params``. ``policy_action``: Q at a sample of the policy at s instead of
-    the batch's action (continuous actions; discrete: E_{a ~ pi}[Q(s, a)])."""
+    the batch's action (continuous actions; discrete: E_{a ~ pi}[Q(s, a)] exactly); the
+    policy's choice carries no gradient into Q."""
     k_now, k_next = jax.random.split(key)
     v = lambda params, obs, k: state_value(config, env, params, norm, actor, obs, temperature, k)
     if next_q_params is None:
@@ -242,7 +243,7 @@ def batch_values(config: Config, env: Env, q_params, norm: pol.ObsNorm, actor: d
         q = q_value(config, env, q_params, norm, batch.obs, batch.action)
     elif env.spec.discrete:
         q_all = q_all_actions(config, env, q_params, norm, batch.obs)
-        q = jnp.sum(jax.nn.softmax(q_all / temperature, -1) * q_all, -1)
+        q = jnp.sum(jax.lax.stop_gradient(jax.nn.softmax(q_all / temperature, -1)) * q_all, -1)
     else:
         action, _ = jax.lax.stop_gradient(pol.sample(policy_spec(config, env), actor,
                                                      op.env_obs(batch.obs, config.absorbing),
