@@ -91,6 +91,75 @@ def test_chi2_policy_actions_ignore_the_replay_action(env_name):
         np.testing.assert_allclose(q(batch, True), (jax.nn.softmax(q_all / 0.5, -1) * q_all).sum(-1), rtol=1e-6)
 
 
+def test_soft_value_discrete_by_hand():
+    q = jnp.array([[0.0, math.log(3.0)], [1.0, 1.0]])
+    np.testing.assert_allclose(iq.soft_value_discrete(q, 1.0), [math.log(4.0), 1.0 + math.log(2.0)], rtol=1e-6)
+    # T -> 0: the hard max
+    np.testing.assert_allclose(iq.soft_value_discrete(q, 1e-3), [math.log(3.0), 1.0], atol=1e-3)
+
+
+@pytest.mark.parametrize("absorbing", [False, True])
+def test_discrete_policy_is_softmax_of_q_over_t(absorbing):
+    env = envs.make("cartpole")
+    cfg = iq.Config(absorbing=absorbing, hidden=(16, 16))
+    learner = iq.learner(cfg, env)
+    norm = pol.ObsNorm(jnp.array([0.1, -0.2, 0.0, 0.3]), jnp.array([4.0, 0.25, 1e-4, 1.0]), jnp.ones(()))
+    params = learner.init(jax.random.PRNGKey(0), iq.Hparams(temperature=0.05), norm)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (5, 4))
+    standardised = jnp.clip((obs - norm.mean) / jnp.sqrt(norm.var), -10, 10)  # by hand: Q's input
+    q = iq._q_net(cfg, env).apply(params.q, op.absorbing_obs(standardised) if absorbing else standardised)
+    logits = pol.dist_params(learner.spec, learner.policy(params), obs)
+    np.testing.assert_allclose(logits, q / 0.05, rtol=1e-4, atol=1e-4)
+    assert learner.spec.kind == "categorical"
+
+
+def test_termination_cuts_v_next_without_absorbing_states():
+    env = envs.make("cartpole")
+    cfg = iq.Config(absorbing=False, **TINY)
+    learner = iq.learner(cfg, env)
+    params = learner.init(jax.random.PRNGKey(0), iq.Hparams(), pol.ObsNorm.create(4))
+    d, _ = data.load_demos(experts.resolve_demos("cartpole"), env)
+    rows, _ = op.prepare(data.to_jax(data.select_trajectories(d, 1)), False)
+    batch = jax.tree.map(lambda x: x[:2], rows)._replace(terminated=jnp.array([False, True]))
+    values = iq.batch_values(cfg, env, params.q, params.obs_norm, None, batch, params.temperature, jax.random.PRNGKey(0))
+    r = iq.implied_reward(values.q, values.v_next, values.terminated, 0.99)
+    np.testing.assert_allclose(r, [values.q[0] - 0.99 * values.v_next[0], values.q[1]], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def pendulum_setup():
+    env = envs.make("pendulum")
+    d, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+    cfg = iq.Config(num_envs=2, learning_starts=4, buffer_size=64, **TINY)
+    return env, data.to_jax(data.select_trajectories(d, 1)), iq.make_train(cfg, env)
+
+
+@ALONE
+def test_vmapped_runs_equal_single_runs_online(pendulum_setup, alone):
+    env, demos, trainer = pendulum_setup
+    keys = jax.random.split(jax.random.PRNGKey(7), 3)
+    hp = iq.Hparams(critic_lr=jnp.array([1e-3, 3e-4, 1e-4]))
+    batched = check_run_is_independent_of_batch(trainer, keys, hp, 4, alone=alone, demos=demos)  # updates from step 2
+    for k in ("iq_loss", "actor_loss", "chi2", "expert_reward", "replay_reward"):
+        assert np.isfinite(batched.metrics[k]).all(), k
+    assert trainer.policy_spec.kind == "tanh_gaussian"
+
+
+def test_offline_cartpole_from_four_trajectories_every_seed():
+    """Expert-only IQ-Learn on 4 shipped cartpole trajectories: 3 seeds, 1000 updates (~20 s)."""
+    env = envs.make("cartpole")
+    d, _ = data.load_demos(experts.resolve_demos("cartpole"), env)
+    trainer = iq.make_train(iq.Config(offline=True, hidden=(32, 32), batch_size=64, num_updates=100), env)
+    assert trainer.env_steps_per_step == 0
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    res = loop.run(trainer, keys, iq.Hparams(critic_lr=1e-3), 10, demos=data.to_jax(data.select_trajectories(d, 4)))
+    act = pol.make_act(trainer.policy_spec)
+    returns = jax.jit(jax.vmap(lambda p, k: ev.evaluate(env, act, p, k, 8)))(
+        jax.vmap(trainer.policy)(res.state), jax.random.split(jax.random.PRNGKey(1), 3))
+    scores = experts.normalize("cartpole", np.asarray(returns).mean(1))
+    assert scores.min() >= 0.9, scores
+
+
 def test_brax_defaults_take_the_papers_mujoco_form():
     from jaxil import algos
     cfg, _, steps = algos.defaults("iqlearn", "hopper")
