@@ -214,3 +214,13 @@ def test_offline_cartpole_from_four_trajectories_every_seed(cartpole):
     returns = experts.evaluate_seeds(cartpole, trainer, res.state, jax.random.PRNGKey(1), num_episodes=8)
     scores = experts.normalize("cartpole", returns.mean(1))
     assert scores.min() >= 0.8, scores
+
+
+def test_brax_defaults_collect_as_the_papers_code():
+    """What `jaxil train valuedice --env hopper` runs: the setting measured on hopper."""
+    from jaxil import algos
+    cfg, hp, steps = algos.defaults("valuedice", "hopper")
+    assert (cfg.behavior_noise, hp.actor_lr, cfg.learning_starts) == (0.1, 1e-5, 2000)
+    assert cfg.num_updates == cfg.env_steps_per_step == 4 and steps * cfg.env_steps_per_step == 60_000
+    assert algos.defaults("valuedice", "pendulum")[0].behavior_noise is None
+
