@@ -145,7 +145,7 @@ def first_reaching(curve_steps: np.ndarray, curve: np.ndarray, target: float) ->
     return out
 
 
-def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int) -> dict:
+def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int, base_seed: int = 0) -> dict:
     trainer = s.make(s.config, env)
     scores = make_evaluator(env, trainer)
     steps, curve = [], []
@@ -158,13 +158,14 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int)
               + " ".join(f"{k} {v:.3g}" for k, v in sorted(last.items())), flush=True)
 
     start = time.perf_counter()
-    loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), seeds), s.hparams, s.steps, demos=demos,
+    loop.run(trainer, jax.random.split(jax.random.PRNGKey(base_seed), seeds), s.hparams, s.steps, demos=demos,
              chunk_steps=s.chunk_steps, on_chunk=on_chunk)
     wall = time.perf_counter() - start
     curve = np.stack(curve)  # [evals, seeds]
     final = curve[-1]
     reach = first_reaching(np.asarray(steps), curve, TARGET)
-    return {"method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds, "final": final.tolist(),
+    return {"method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds, "base_seed": base_seed,
+            "final": final.tolist(),
             "final_mean": float(final.mean()), "final_worst": float(final.min()),
             "env_steps_to_target": reach, "eval_env_steps": steps, "curve": curve.tolist(),
             "wall_s": wall, "setting": describe(s)}
@@ -258,6 +259,7 @@ def main(argv=None) -> None:
     p.add_argument("--online-trajectories", type=int, default=1, help="expert trajectories of the online part")
     p.add_argument("--online-pick", type=int, default=None,
                    help="online part: draw the trajectories at random with this key (default: the first ones)")
+    p.add_argument("--seed", type=int, default=0, help="online part: the base PRNG key of the seeds")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--set", action="append", default=[], dest="assignments")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -272,7 +274,8 @@ def main(argv=None) -> None:
         chosen = data.to_jax(data.select_trajectories(demos, args.online_trajectories, key))
         for name, s in override(online_settings(args.quick, args.online_env), args.assignments).items():
             if not wanted or name in wanted:
-                online.append(run_online(name, s, env, chosen, args.seeds or 8, args.online_trajectories))
+                online.append(run_online(name, s, env, chosen, args.seeds or 8, args.online_trajectories,
+                                         args.seed))
     if args.part in ("offline", "all"):
         for env_name in args.envs.split(","):
             env = envs.make(env_name)
