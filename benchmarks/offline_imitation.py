@@ -101,6 +101,17 @@ def offline_settings(quick: bool) -> dict[str, Setting]:
     }
 
 
+def parse_value(value: str):
+    """A ``--set`` value: JSON (``1e-5``, ``[256,256]``, ``true``, ``null``), Python's ``True`` /
+    ``False`` / ``None``, else the string itself (``reset``)."""
+    if value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[value]
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
 def override(settings: dict[str, Setting], assignments: list[str]) -> dict[str, Setting]:
     """Applies ``METHOD.FIELD=VALUE`` to the method's Config or Hparams (or steps / env_steps)."""
     for item in assignments:
@@ -109,7 +120,7 @@ def override(settings: dict[str, Setting], assignments: list[str]) -> dict[str, 
         if method not in settings:
             continue
         s = settings[method]
-        parsed = json.loads(value) if value[:1] in "[{0123456789-.tf" else value
+        parsed = parse_value(value)
         if field in Setting._fields:
             settings[method] = s._replace(**{field: parsed})
         elif field in s.hparams._fields:
