@@ -85,9 +85,9 @@ def defaults(algo: str, env_name: str, offline: bool = False):
                                      num_envs=4, num_updates=4)
         steps = 25_000
     if algo == "valuedice" and not offline and env_name in BRAX_TASKS:
-        # Both seeds at 1.00 by 60k env steps on hopper from one trajectory, final 0.97 / 0.94; with the
-        # policy's own samples at 1 update per 4 env steps, 1 of 2 seeds reached 0.9 in 100k
-        # (benchmarks/results/offline_imitation-2026-12-02-cpu-hopper-valuedice-utd1.md).
+        # On hopper from one trajectory, 3 of 4 seeds at 0.9-1.00 within 60k env steps (the fourth ends at
+        # 0.37); with the policy's own samples at 1 update per 4 env steps, 1 of 2 seeds reached 0.9 in 100k
+        # (benchmarks/results/offline_imitation-2026-12-02-cpu-hopper-valuedice-utd1{,-seed1}.md).
         config = dataclasses.replace(config, behavior_noise=0.1, learning_starts=2000, num_envs=4, num_updates=4)
         steps = 15_000
     return config, hparams, steps
