@@ -37,23 +37,23 @@ def test_unknown_value_term_is_refused():
         iq.Config(value_term="v1")
 
 
-def _pendulum_batch(n=6):
-    env = envs.make("pendulum")
-    d, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
-    rows, _ = op.prepare(data.to_jax(data.select_trajectories(d, 1)), False)
+def _demo_batch(env_name: str, absorbing: bool = False, n: int = 6):
+    """The env and the first ``n`` prepared rows of its first shipped trajectory."""
+    env = envs.make(env_name)
+    d, _ = data.load_demos(experts.resolve_demos(env_name), env)
+    rows, _ = op.prepare(data.to_jax(data.select_trajectories(d, 1)), absorbing)
     return env, jax.tree.map(lambda x: x[:n], rows)
 
 
 def test_target_network_gives_v_next_without_gradient_and_polyak_steps():
     """The paper's MuJoCo form: V(s') reads the target copy, carries no gradient into Q, and
     the copy moves tau of the way to the updated Q after each update."""
-    env, batch = _pendulum_batch()
+    env, batch = _demo_batch("pendulum")
     cfg = iq.Config(value_term="v0", target_network=True, chi2_policy_actions=True, **TINY)
     learner = iq.learner(cfg, env)
     hp = iq.Hparams(tau=0.25, critic_lr=1e-2)
     params = learner.init(jax.random.PRNGKey(0), hp, pol.ObsNorm.create(3))
-    chex_equal = lambda a, b: jax.tree.map(lambda x, y: np.testing.assert_array_equal(x, y), a, b)
-    chex_equal(params.q_target, params.q)
+    jax.tree.map(np.testing.assert_array_equal, params.q_target, params.q)
     target = jax.tree.map(lambda x: x + 0.1, params.q)  # a target copy that differs from Q
     key = jax.random.PRNGKey(3)
     values = lambda q: iq.batch_values(cfg, env, q, params.obs_norm, params.actor, batch, params.temperature, key,
@@ -73,11 +73,8 @@ def test_target_network_gives_v_next_without_gradient_and_polyak_steps():
 
 @pytest.mark.parametrize("env_name", ["pendulum", "cartpole"])
 def test_chi2_policy_actions_ignore_the_replay_action(env_name):
-    env = envs.make(env_name)
-    d, _ = data.load_demos(experts.resolve_demos(env_name), env)
     cfg = iq.Config(**TINY)
-    rows, _ = op.prepare(data.to_jax(data.select_trajectories(d, 1)), cfg.absorbing)
-    batch = jax.tree.map(lambda x: x[:6], rows)
+    env, batch = _demo_batch(env_name, cfg.absorbing)
     other = batch._replace(action=1 - batch.action if env.spec.discrete else -batch.action + 0.5)
     params = iq.learner(cfg, env).init(jax.random.PRNGKey(0), iq.Hparams(temperature=0.5),
                                        pol.ObsNorm.create(env.spec.obs_size))

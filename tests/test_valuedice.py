@@ -223,4 +223,3 @@ def test_brax_defaults_collect_as_the_papers_code():
     assert (cfg.behavior_noise, hp.actor_lr, cfg.learning_starts) == (0.1, 1e-5, 2000)
     assert cfg.num_updates == cfg.env_steps_per_step == 4 and steps * cfg.env_steps_per_step == 60_000
     assert algos.defaults("valuedice", "pendulum")[0].behavior_noise is None
-
