@@ -18,6 +18,10 @@ from jaxil.envs import EnvSpec
 from jaxil.fileio import load_params, save_params
 
 
+OBS_CLIP = 10.0
+"""Where :class:`ObsNorm` clips standardised observations by default (in standard units)."""
+
+
 class ObsNorm(NamedTuple):
     """Running mean / variance of observations (parallel Welford update)."""
 
@@ -40,8 +44,10 @@ class ObsNorm(NamedTuple):
         m2 = self.var * self.count + b_var * n + delta**2 * self.count * n / total
         return ObsNorm(mean, m2 / total, total)
 
-    def __call__(self, obs: jax.Array) -> jax.Array:
-        return jnp.clip((obs - self.mean) / jnp.sqrt(self.var + 1e-8), -10.0, 10.0)
+    def __call__(self, obs: jax.Array, clip: float | None = OBS_CLIP) -> jax.Array:
+        """``(obs - mean) / std``, clipped to ``[-clip, clip]`` (``clip=None``: not clipped)."""
+        z = (obs - self.mean) / jnp.sqrt(self.var + 1e-8)
+        return z if clip is None else jnp.clip(z, -clip, clip)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +58,15 @@ class PolicySpec:
     kind: str  # categorical | gaussian | tanh_gaussian
     hidden: tuple[int, ...] = (64, 64)
     act: str = "tanh"
+    obs_clip: float | None = OBS_CLIP
+    """Clip of the standardised observations the actor sees (None: no clip). Running
+    statistics (PPO, SAC) keep the usual 10; a policy standardised with fixed, narrow
+    demonstration statistics can need every standard unit (see
+    :attr:`jaxil.algos.offpolicy.Config.obs_clip`)."""
+
+    def __post_init__(self):
+        if self.obs_clip is not None and not self.obs_clip > 0:
+            raise ValueError(f"PolicySpec.obs_clip must be None or > 0, got {self.obs_clip!r}")
 
     @classmethod
     def default_kind(cls, env: EnvSpec, continuous_kind: str = "gaussian") -> str:
@@ -66,15 +81,20 @@ class PolicySpec:
         return {"actor": actor, "obs_norm": ObsNorm.create(self.env.obs_size)}
 
     def to_dict(self) -> dict:
-        return {"env": self.env.to_dict(), "kind": self.kind, "hidden": list(self.hidden), "act": self.act}
+        return {"env": self.env.to_dict(), "kind": self.kind, "hidden": list(self.hidden), "act": self.act,
+                "obs_clip": self.obs_clip}
 
     @classmethod
     def from_dict(cls, d: dict) -> "PolicySpec":
-        return cls(EnvSpec.from_dict(d["env"]), d["kind"], tuple(d["hidden"]), d["act"])
+        """The inverse of :meth:`to_dict`; a dict saved before ``obs_clip`` existed gets the
+        clip those policies were trained with, :data:`OBS_CLIP`."""
+        clip = d.get("obs_clip", OBS_CLIP)
+        return cls(EnvSpec.from_dict(d["env"]), d["kind"], tuple(d["hidden"]), d["act"],
+                   None if clip is None else float(clip))
 
 
 def dist_params(spec: PolicySpec, params: dict, obs: jax.Array):
-    return spec.actor.apply(params["actor"], params["obs_norm"](obs))
+    return spec.actor.apply(params["actor"], params["obs_norm"](obs, spec.obs_clip))
 
 
 def sample(spec: PolicySpec, params: dict, obs: jax.Array, key: jax.Array):

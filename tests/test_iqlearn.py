@@ -95,15 +95,17 @@ def test_soft_value_discrete_by_hand():
     np.testing.assert_allclose(iq.soft_value_discrete(q, 1e-3), [math.log(3.0), 1.0], atol=1e-3)
 
 
+@pytest.mark.parametrize("clip", [None, 10.0])
 @pytest.mark.parametrize("absorbing", [False, True])
-def test_discrete_policy_is_softmax_of_q_over_t(absorbing):
+def test_discrete_policy_is_softmax_of_q_over_t(absorbing, clip):
     env = envs.make("cartpole")
-    cfg = iq.Config(absorbing=absorbing, hidden=(16, 16))
+    cfg = iq.Config(absorbing=absorbing, hidden=(16, 16), obs_clip=clip)
     learner = iq.learner(cfg, env)
     norm = pol.ObsNorm(jnp.array([0.1, -0.2, 0.0, 0.3]), jnp.array([4.0, 0.25, 1e-4, 1.0]), jnp.ones(()))
     params = learner.init(jax.random.PRNGKey(0), iq.Hparams(temperature=0.05), norm)
     obs = jax.random.normal(jax.random.PRNGKey(1), (5, 4))
-    standardised = jnp.clip((obs - norm.mean) / jnp.sqrt(norm.var), -10, 10)  # by hand: Q's input
+    standardised = (obs - norm.mean) / jnp.sqrt(norm.var)  # by hand: Q's input (coordinate 2's std is 0.01)
+    standardised = standardised if clip is None else jnp.clip(standardised, -clip, clip)
     q = iq._q_net(cfg, env).apply(params.q, op.absorbing_obs(standardised) if absorbing else standardised)
     logits = pol.dist_params(learner.spec, learner.policy(params), obs)
     np.testing.assert_allclose(logits, q / 0.05, rtol=1e-4, atol=1e-4)

@@ -66,6 +66,37 @@ def test_policy_save_load_round_trip(tmp_path, name, kind):
     np.testing.assert_array_equal(pol.mode(spec, params, obs), pol.mode(spec2, params2, obs))
 
 
+def test_obs_norm_clip_by_hand():
+    # std 0.01 (var 1e-4): obs 1.0 is (1.0 - 0.5) / 0.01 = 50 standard units, -0.5 is -100.
+    norm = pol.ObsNorm(jnp.array([0.5, 0.0]), jnp.array([1e-4, 1.0]), jnp.ones(()))
+    obs = jnp.array([[1.0, 2.0], [-0.5, -20.0]])
+    np.testing.assert_allclose(norm(obs), [[10.0, 2.0], [-10.0, -10.0]], rtol=1e-5)  # the default clip
+    np.testing.assert_allclose(norm(obs, 3.0), [[3.0, 2.0], [-3.0, -3.0]], rtol=1e-5)
+    np.testing.assert_allclose(norm(obs, None), [[50.0, 2.0], [-100.0, -20.0]], rtol=1e-4)
+
+
+def test_policy_spec_obs_clip_reaches_the_actor_and_survives_save_load(tmp_path):
+    spec = pol.PolicySpec(envs.make("pendulum").spec, "tanh_gaussian", (8, 8), "relu", obs_clip=None)
+    params = spec.init(jax.random.PRNGKey(1))
+    params["obs_norm"] = pol.ObsNorm(jnp.zeros(3), jnp.full(3, 1e-4), jnp.ones(()))
+    # 0.5 and 0.9 are 50 and 90 standard units: one point under the default clip, two without it.
+    far = jnp.array([[0.5, 0.5, 0.5], [0.9, 0.9, 0.9]])
+    clipped = pol.PolicySpec(spec.env, spec.kind, spec.hidden, spec.act)
+    a = pol.dist_params(clipped, params, far)[0]  # the Gaussian's mean, before tanh saturates it
+    np.testing.assert_array_equal(a[0], a[1])
+    b = pol.dist_params(spec, params, far)[0]
+    assert not np.allclose(b[0], b[1])
+    pol.save_policy(str(tmp_path), spec, params)
+    spec2, params2, _ = pol.load_policy(str(tmp_path))
+    assert spec2.obs_clip is None and spec2 == spec
+    np.testing.assert_array_equal(pol.dist_params(spec2, params2, far)[0], b)
+    # A spec saved before obs_clip existed has no such key: it gets the clip it was trained with.
+    old = {k: v for k, v in spec.to_dict().items() if k != "obs_clip"}
+    assert pol.PolicySpec.from_dict(old).obs_clip == pol.OBS_CLIP
+    with pytest.raises(ValueError, match="obs_clip must be None or > 0"):
+        pol.PolicySpec(spec.env, spec.kind, obs_clip=0.0)
+
+
 def test_policy_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing policy.json"):
         pol.load_policy(str(tmp_path))

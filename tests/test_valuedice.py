@@ -181,6 +181,32 @@ def test_nu_sees_observations_standardised_by_the_policy_statistics(cartpole):
     np.testing.assert_allclose(value, want, rtol=1e-5)
 
 
+@pytest.mark.parametrize("clip", [None, 10.0])
+def test_states_beyond_the_demos_spread_are_not_clipped_by_default(cartpole, clip):
+    # The expert's statistics can be narrow (pendulum's upright demo: cos theta's std 0.0044);
+    # off-demo states then lie hundreds of standard units out, and a clip at 10 would make
+    # them all one point to nu and to the policy.
+    cfg = vd.Config(**TINY) if clip is None else vd.Config(**TINY, obs_clip=clip)
+    spec = vd.policy_spec(cfg, cartpole)
+    assert spec.obs_clip == clip
+    norm = pol.ObsNorm(jnp.array([1.0, 0.0, -1.0, 0.0]), jnp.array([1e-4, 1.0, 1.0, 1.0]), jnp.ones(()))
+    pi = {**spec.init(jax.random.PRNGKey(0)), "obs_norm": norm}
+    w = jnp.arange(1.0, 8.0)  # nu linear in (obs 4 + indicator 1, one-hot 2)
+    obs = jnp.array([[3.0, 0.0, 0.0, 0.0, 0.0], [5.0, 0.0, 0.0, 0.0, 0.0]])
+    value, _, _ = vd.policy_value(cfg, cartpole, lambda x: x @ w, pi, obs, jax.random.PRNGKey(1))
+    probs = np.asarray(jax.nn.softmax(pol.dist_params(spec, pi, obs[:, :4])))
+    # coordinate 0: (3 - 1) / 0.01 = 200 and (5 - 1) / 0.01 = 400 standard units (10 each when clipped);
+    # coordinate 2: (0 + 1) / 1 = 1, times w 3
+    z0 = np.array([200.0, 400.0]) if clip is None else np.array([10.0, 10.0])
+    np.testing.assert_allclose(value, z0 + 3.0 + probs @ np.array([6.0, 7.0]), rtol=1e-4)
+    if clip is not None:
+        np.testing.assert_array_equal(probs[0], probs[1])
+    else:
+        assert not np.allclose(probs[0], probs[1])
+    with pytest.raises(ValueError, match="obs_clip must be None or > 0"):
+        vd.Config(**TINY, obs_clip=-1.0)
+
+
 def test_trainer_takes_the_statistics_of_the_real_expert_rows(cartpole):
     d, _ = data.load_demos(experts.resolve_demos("cartpole"), cartpole)
     demos = data.to_jax(data.select_trajectories(d, 2))

@@ -164,7 +164,7 @@ def soft_value_discrete(q_all: jax.Array, temperature) -> jax.Array:
 
 def policy_spec(config: Config, env: Env) -> pol.PolicySpec:
     kind = "categorical" if env.spec.discrete else "tanh_gaussian"
-    return pol.PolicySpec(env.spec, kind, tuple(config.hidden), config.activation)
+    return pol.PolicySpec(env.spec, kind, tuple(config.hidden), config.activation, config.obs_clip)
 
 
 def _q_net(config: Config, env: Env):
@@ -200,7 +200,7 @@ class Values(NamedTuple):
 
 def q_all_actions(config: Config, env: Env, q_params, norm: pol.ObsNorm, obs: jax.Array) -> jax.Array:
     """Q(s, .) [B, A] of a discrete Q network; raw observations (augmented when absorbing)."""
-    return _q_net(config, env).apply(q_params, op.normalize_obs(norm, obs, config.absorbing))
+    return _q_net(config, env).apply(q_params, op.normalize_obs(norm, obs, config.absorbing, config.obs_clip))
 
 
 def q_value(config: Config, env: Env, q_params, norm: pol.ObsNorm, obs: jax.Array, action: jax.Array) -> jax.Array:
@@ -210,8 +210,8 @@ def q_value(config: Config, env: Env, q_params, norm: pol.ObsNorm, obs: jax.Arra
     if env.spec.discrete:
         q_all = q_all_actions(config, env, q_params, norm, obs)
         return jnp.take_along_axis(q_all, action[:, None].astype(jnp.int32), -1)[:, 0]
-    x = op.state_action_input(op.normalize_obs(norm, obs, config.absorbing), op.action_features(env.spec, action),
-                              config.absorbing)
+    x = op.state_action_input(op.normalize_obs(norm, obs, config.absorbing, config.obs_clip),
+                              op.action_features(env.spec, action), config.absorbing)
     return net.apply(q_params, x)[..., 0]
 
 
@@ -288,7 +288,7 @@ def learner(config: Config, env: Env) -> op.Learner:
         def loss(actor):
             pi = {**params.actor, "actor": actor}
             action, logp = pol.sample(spec, pi, op.env_obs(obs, config.absorbing), key)
-            x = op.state_action_input(op.normalize_obs(params.obs_norm, obs, config.absorbing),
+            x = op.state_action_input(op.normalize_obs(params.obs_norm, obs, config.absorbing, config.obs_clip),
                                       op.action_features(env.spec, action), config.absorbing)
             return jnp.mean(params.temperature * logp - net.apply(q_params, x)[..., 0]), -logp.mean()
 

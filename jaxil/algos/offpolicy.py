@@ -127,17 +127,18 @@ def state_action_input(obs: jax.Array, action_feat: jax.Array, absorbing: bool) 
     return jnp.concatenate([obs, action_feat], -1)
 
 
-def normalize_obs(norm: pol.ObsNorm, obs: jax.Array, absorbing: bool) -> jax.Array:
-    """Observations ``[..., D (+1)]`` standardised by ``norm`` (over the env's D coordinates).
+def normalize_obs(norm: pol.ObsNorm, obs: jax.Array, absorbing: bool, clip: float | None) -> jax.Array:
+    """Observations ``[..., D (+1)]`` standardised by ``norm`` (over the env's D coordinates),
+    clipped to ``[-clip, clip]`` unless ``clip`` is None (``Config.obs_clip``).
 
     With absorbing states the indicator is kept and the absorbing state's env part
     stays 0 (not ``-mean / std``), so it is one point apart from every env state
     whatever the statistics.
     """
     if not absorbing:
-        return norm(obs)
+        return norm(obs, clip)
     is_abs = indicator(obs)[..., None]
-    return jnp.concatenate([norm(obs[..., :-1]) * (1.0 - is_abs), is_abs], -1)
+    return jnp.concatenate([norm(obs[..., :-1], clip) * (1.0 - is_abs), is_abs], -1)
 
 
 def env_obs(obs: jax.Array, absorbing: bool) -> jax.Array:
@@ -276,6 +277,14 @@ class Config:
     ``obs_norm``, so it acts on raw observations). Gradient penalties then act in units
     of the expert's spread: raw units can be far too coarse (cartpole's pole angle
     varies by ~0.01 rad in the demos). False: identity."""
+    obs_clip: float | None = None
+    """Clip, in standard units, of the standardised observations every network sees
+    (None: none, as in the ValueDICE code). The usual clip of 10 (running statistics in
+    PPO and SAC) is harmful with the expert's fixed statistics: states the demos never
+    visit lie far outside them, and a clip maps all of them to one corner. Pendulum's
+    first demonstration balances upright (cos theta's std 0.0044), so at 10 every state
+    with cos theta below about 0.95 looks the same to nu and to the policy, which then
+    cannot tell a swing-up from hanging still."""
     behavior_noise: float | None = None
     """How the online envs are driven (after the warm-up), continuous actions only.
     None: samples of the policy's own distribution (right for a policy trained with an
@@ -299,6 +308,8 @@ class Config:
             raise ValueError(f"num_envs, train_freq, num_updates, batch_size and buffer_size must be >= 1, got {self}")
         if self.learning_starts < 0:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+        if self.obs_clip is not None and not self.obs_clip > 0:
+            raise ValueError(f"obs_clip must be None or > 0, got {self.obs_clip}")
         if self.behavior_noise is not None and self.behavior_noise < 0:
             raise ValueError(f"behavior_noise must be None or >= 0, got {self.behavior_noise}")
         if 2 * self.num_envs > self.buffer_size:

@@ -120,7 +120,7 @@ def gradient_penalty(nu: Callable[[jax.Array], jax.Array], expert_inputs: jax.Ar
 
 def policy_spec(config: Config, env: Env) -> pol.PolicySpec:
     kind = "categorical" if env.spec.discrete else "tanh_gaussian"
-    return pol.PolicySpec(env.spec, kind, tuple(config.hidden), config.activation)
+    return pol.PolicySpec(env.spec, kind, tuple(config.hidden), config.activation, config.obs_clip)
 
 
 def _nu_net(config: Config) -> nets.MLP:
@@ -142,7 +142,7 @@ def policy_value(config: Config, env: Env, nu: Callable, pi: dict, obs: jax.Arra
     """
     spec = policy_spec(config, env)
     state_obs = op.env_obs(obs, config.absorbing)
-    nu_obs = op.normalize_obs(pi["obs_norm"], obs, config.absorbing)
+    nu_obs = op.normalize_obs(pi["obs_norm"], obs, config.absorbing, config.obs_clip)
     out = pol.dist_params(spec, pi, state_obs)
     entropy = pol.dist_entropy(spec, out)
     if env.spec.discrete:
@@ -159,7 +159,7 @@ def policy_value(config: Config, env: Env, nu: Callable, pi: dict, obs: jax.Arra
 def bellman_diff(config: Config, env: Env, nu: Callable, pi: dict, batch: Transition, gamma, key: jax.Array):
     """nu(s, a) - gamma (1 - terminated) E_{a' ~ pi(s')}[nu(s', a')] [B], with the (s, a) and
     (s', a') inputs [B, D] (for the gradient penalty) and the policy's entropy at s' [B]."""
-    norm = lambda obs: op.normalize_obs(pi["obs_norm"], obs, config.absorbing)
+    norm = lambda obs: op.normalize_obs(pi["obs_norm"], obs, config.absorbing, config.obs_clip)
     now_input = op.state_action_input(norm(batch.obs), op.action_features(env.spec, batch.action), config.absorbing)
     nxt, next_features, entropy = policy_value(config, env, nu, pi, batch.next_obs, key)
     next_input = op.state_action_input(norm(batch.next_obs), next_features, config.absorbing)
