@@ -281,10 +281,11 @@ class Config:
     """Clip, in standard units, of the standardised observations every network sees
     (None: none, as in the ValueDICE code). The usual clip of 10 (running statistics in
     PPO and SAC) is harmful with the expert's fixed statistics: states the demos never
-    visit lie far outside them, and a clip maps all of them to one corner. Pendulum's
-    first demonstration balances upright (cos theta's std 0.0044), so at 10 every state
-    with cos theta below about 0.95 looks the same to nu and to the policy, which then
-    cannot tell a swing-up from hanging still."""
+    visit lie far outside them, and a clip folds them onto the faces and corners of one
+    box. Pendulum's first demonstration balances upright (cos theta's std 0.0044), so at
+    10 every state with cos theta below about 0.95 reaches nu and the policy as one of a
+    few corner points (the signs of sin theta and theta-dot): a policy that cannot tell
+    where the pendulum is cannot learn the swing-up."""
     behavior_noise: float | None = None
     """How the online envs are driven (after the warm-up), continuous actions only.
     None: samples of the policy's own distribution (right for a policy trained with an
