@@ -91,10 +91,8 @@ def online_settings(quick: bool, env_name: str = "pendulum") -> dict[str, Settin
 
 def offline_settings(quick: bool) -> dict[str, Setting]:
     scale = 10 if quick else 1
-    # The offline table (README) was measured with the standardised observations clipped at 10,
-    # before obs_clip existed; pinned so that its command still gives it.
-    vd_config = valuedice.Config(offline=True, num_updates=100, obs_clip=10.0)
-    iq_config = iqlearn.Config(offline=True, num_updates=100, obs_clip=10.0)
+    vd_config = valuedice.Config(offline=True, num_updates=100)
+    iq_config = iqlearn.Config(offline=True, num_updates=100)
     return {
         "valuedice_offline": Setting(valuedice.make_train, vd_config, valuedice.Hparams(actor_lr=1e-4), 0,
                                      100 // scale, 100 // scale),
