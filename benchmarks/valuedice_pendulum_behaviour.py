@@ -1,0 +1,172 @@
+"""What online ValueDICE's policy does on pendulum after learning from one trajectory.
+
+    python -m benchmarks.valuedice_pendulum_behaviour [--seeds 4] [--env-steps 60000]
+                                                      [--pick K] [--set FIELD=VALUE ...]
+
+Trains online ValueDICE (``--seeds`` vmapped seeds) from one shipped expert
+trajectory (the first; ``--pick K`` draws one with key K) in the setting of the
+200k-env-step noise-0.3 run in ``results/offline_imitation-2026-12-02-cpu-online-valuedice-noclip.md``
+(``--set FIELD=VALUE`` changes a field of it, as ``benchmarks.offline_imitation`` does for
+``valuedice_online``). Then, for every seed's deterministic policy and for the shipped
+expert beside them, it reports:
+
+- **score**: normalised return over ``--episodes`` evaluation episodes (0 random, 1 expert);
+- **balanced**: the fraction of those episodes whose last 50 steps all have |theta| < 0.3;
+- **on the demo**: the correlation and RMS difference of the policy's torque and the
+  expert's at the trajectory's own states;
+- **mirrored demo**: pendulum is symmetric under (theta, theta_dot, torque) ->
+  (-theta, -theta_dot, -torque), so at the trajectory's states reflected through upright
+  the expert's reflected torque is a correct action. Reported: the fraction of those
+  states (where the expert's torque is above 0.05 in size) at which the policy's torque
+  has the reflected torque's sign, and its mean torque there.
+
+The trajectory's own coverage (its range of theta and theta_dot and the sign of its
+torques) is printed first. Writes ``results/valuedice_pendulum_behaviour-<date>-<device>[-tag].{json,md}``.
+"""
+
+from __future__ import annotations
+
+import jaxil  # noqa: F401  (first: sets jaxil's XLA CPU flags before the backend starts)
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxil import data, envs, experts, loop, policy as pol
+from benchmarks.offline_imitation import device_name, online_settings, override
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+UPRIGHT = 0.3  # |theta| (rad) that counts as upright
+TAIL = 50  # steps at the end of an episode that must all be upright
+MIN_TORQUE = 0.05  # mirrored states count only where the expert's torque is at least this large
+
+# The noise-0.3 200k-env-step setting of the online ValueDICE runs without the clip.
+BASE = ["hidden=[64,64]", "nu_lr=1e-3", "actor_lr=1e-4", "grad_penalty=10", "behavior_noise=0.3",
+        "initial_states=reset", "num_envs=4", "num_updates=4", "buffer_size=100000", "learning_starts=1000"]
+
+
+def angle(obs) -> np.ndarray:
+    """theta from pendulum's (cos theta, sin theta, theta_dot) observations [..., 3]."""
+    obs = np.asarray(obs)
+    return np.arctan2(obs[..., 1], obs[..., 0])
+
+
+def mirror(obs):
+    """The reflection (theta, theta_dot) -> (-theta, -theta_dot) of observations [..., 3]."""
+    return obs * jnp.array([1.0, -1.0, -1.0])
+
+
+def episodes(env, act, params, key, num: int):
+    """Observations [num, T, 3] and rewards [num, T] of ``num`` full-length episodes."""
+
+    def one(k):
+        k_reset, k_act = jax.random.split(k)
+
+        def step(state, kk):
+            nxt = env.step(state, act(params, state.obs[None], kk)[0])
+            return nxt, (state.obs, nxt.reward)
+
+        _, (obs, rew) = jax.lax.scan(step, env.reset(k_reset), jax.random.split(k_act, env.spec.max_episode_steps))
+        return obs, rew
+
+    return jax.vmap(one)(jax.random.split(key, num))
+
+
+def behaviour(env, act, params, demo: data.Demos, key, num: int) -> dict:
+    """The report's numbers for one policy (see the module docstring)."""
+    obs, rew = episodes(env, act, params, key, num)
+    tail = np.abs(angle(obs))[:, -TAIL:]
+    demo_obs, demo_torque = jnp.asarray(demo.obs), np.asarray(demo.action)[:, 0]
+    on_demo = np.asarray(act(params, demo_obs, key))[:, 0]
+    on_mirror = np.asarray(act(params, mirror(demo_obs), key))[:, 0]
+    want = -demo_torque
+    big = np.abs(want) >= MIN_TORQUE
+    return {"score": float(experts.normalize(env.spec.name, np.asarray(rew).sum(1)).mean()),
+            "balanced": float(np.mean(np.all(tail < UPRIGHT, axis=1))),
+            # undefined (NaN) for a policy whose torque is the same at every demo state
+            "demo_corr": float(np.corrcoef(on_demo, demo_torque)[0, 1]) if np.ptp(on_demo) > 0 else float("nan"),
+            "demo_rmse": float(np.sqrt(np.mean((on_demo - demo_torque) ** 2))),
+            "mirror_right_sign": float(np.mean(np.sign(on_mirror[big]) == np.sign(want[big]))),
+            "mirror_mean_torque": float(on_mirror[big].mean()), "mirror_states": int(big.sum())}
+
+
+def coverage(demo: data.Demos) -> dict:
+    theta, torque = angle(demo.obs), np.asarray(demo.action)[:, 0]
+    omega = np.asarray(demo.obs)[:, 2]
+    return {"theta": [float(theta.min()), float(theta.max())], "theta_dot": [float(omega.min()), float(omega.max())],
+            "torque": [float(torque.min()), float(torque.max())], "steps": int(theta.size),
+            "negative_torque_fraction": float(np.mean(torque < 0))}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--env-steps", type=int, default=60_000)
+    p.add_argument("--pick", type=int, default=None, help="draw the trajectory with this key (default: the first)")
+    p.add_argument("--episodes", type=int, default=32)
+    p.add_argument("--set", action="append", default=[], dest="assignments", help="FIELD=VALUE of valuedice_online")
+    p.add_argument("--out", default=os.path.join(HERE, "results"))
+    p.add_argument("--tag", default="")
+    args = p.parse_args(argv)
+    env = envs.make("pendulum")
+    demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+    key = None if args.pick is None else jax.random.PRNGKey(args.pick)
+    demo = data.select_trajectories(demos, 1, key)
+    cov = coverage(demo)
+    print(f"trajectory: theta {cov['theta'][0]:+.3f}..{cov['theta'][1]:+.3f}, theta_dot {cov['theta_dot'][0]:+.2f}.."
+          f"{cov['theta_dot'][1]:+.2f}, torque {cov['torque'][0]:+.2f}..{cov['torque'][1]:+.2f} "
+          f"({cov['negative_torque_fraction']:.0%} negative)", flush=True)
+
+    assignments = [f"valuedice_online.{a}" for a in BASE + args.assignments]
+    s = override(online_settings(False), assignments)["valuedice_online"]
+    trainer = s.make(s.config, env)
+    steps = max(1, args.env_steps // trainer.env_steps_per_step)
+    res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), args.seeds), s.hparams, steps,
+                   demos=data.to_jax(demo), chunk_steps=steps)
+    act = pol.make_act(trainer.policy_spec)
+    eval_key = jax.random.PRNGKey(7)  # the same episodes for every policy
+    policies = jax.vmap(trainer.policy)(res.state)
+    rows = [dict(policy=f"seed {i}", **behaviour(env, act, experts.take_run(policies, i), demo, eval_key,
+                                                  args.episodes)) for i in range(args.seeds)]
+    expert_spec, expert_params = experts.load_expert("pendulum", env)
+    rows.append(dict(policy="shipped expert", **behaviour(env, pol.make_act(expert_spec), expert_params, demo, eval_key,
+                                                          args.episodes)))
+    for r in rows:
+        print(f"  {r['policy']:>14}: score {r['score']:+.2f} balanced {r['balanced']:.2f} demo corr "
+              f"{r['demo_corr']:.2f} rmse {r['demo_rmse']:.3f} mirrored right sign {r['mirror_right_sign']:.2f} "
+              f"(mean torque {r['mirror_mean_torque']:+.2f})", flush=True)
+    write(args, s, cov, rows, res.wall_s)
+
+
+def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
+    date, device = datetime.date.today().isoformat(), device_name()
+    stem = os.path.join(args.out, f"valuedice_pendulum_behaviour-{date}-{device}{'-' + args.tag if args.tag else ''}")
+    os.makedirs(args.out, exist_ok=True)
+    meta = {"device": device, "jax": jax.__version__, "date": date, "argv": sys.argv[1:], "seeds": args.seeds,
+            "env_steps": args.env_steps, "pick": args.pick, "episodes": args.episodes, "wall_s": wall_s,
+            "config": repr(s.config), "hparams": s.hparams._asdict()}
+    with open(stem + ".json", "w") as f:
+        json.dump({"meta": meta, "trajectory": cov, "rows": rows}, f, indent=1)
+    lines = [f"# Online ValueDICE's pendulum policies from one trajectory ({device}, jax {jax.__version__}, {date})", "",
+             f"Trajectory: theta {cov['theta'][0]:+.3f} to {cov['theta'][1]:+.3f} rad, theta_dot "
+             f"{cov['theta_dot'][0]:+.2f} to {cov['theta_dot'][1]:+.2f}, torque {cov['torque'][0]:+.2f} to "
+             f"{cov['torque'][1]:+.2f} ({cov['negative_torque_fraction']:.0%} negative); {args.env_steps} env steps, "
+             f"{args.seeds} seeds, {args.episodes} evaluation episodes.", "",
+             "| policy | score | balanced | torque corr. on the demo | RMS diff. on the demo | mirrored: right sign "
+             "| mirrored: mean torque |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['policy']} | {r['score']:.2f} | {r['balanced']:.2f} | {r['demo_corr']:.2f} | {r['demo_rmse']:.3f} "
+              f"| {r['mirror_right_sign']:.2f} | {r['mirror_mean_torque']:+.2f} |" for r in rows]
+    lines += ["", f"Command: `python -m benchmarks.valuedice_pendulum_behaviour {' '.join(sys.argv[1:])}`", ""]
+    with open(stem + ".md", "w") as f:
+        f.write("\n".join(lines))
+    print("wrote", stem)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""benchmarks.valuedice_pendulum_behaviour's measures, on hand-made policies and states."""
+
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmarks import valuedice_pendulum_behaviour as pb
+from jaxil import envs
+
+
+def _obs(theta, omega):
+    theta, omega = np.asarray(theta, np.float32), np.asarray(omega, np.float32)
+    return np.stack([np.cos(theta), np.sin(theta), omega], -1)
+
+
+def _pd(params, obs, key):
+    """A symmetric balancing law: torque = -(2 sin theta + 0.5 theta_dot), clipped to the bounds."""
+    return jnp.clip(-(2.0 * obs[..., 1:2] + 0.5 * obs[..., 2:3]), -2.0, 2.0)
+
+
+def _push(params, obs, key):
+    """Always -1: what a policy that copies a one-sided demo's torques does everywhere."""
+    return -jnp.ones((*obs.shape[:-1], 1))
+
+
+def test_angle_and_mirror_by_hand():
+    obs = _obs([0.2, -1.0, 3.0], [0.5, -2.0, 0.0])
+    np.testing.assert_allclose(pb.angle(obs), [0.2, -1.0, 3.0], atol=1e-6)
+    back = np.asarray(pb.mirror(jnp.asarray(obs)))
+    np.testing.assert_allclose(pb.angle(back), [-0.2, 1.0, -3.0], atol=1e-6)
+    np.testing.assert_allclose(back[:, 2], [-0.5, 2.0, 0.0])
+    np.testing.assert_allclose(back[:, 0], obs[:, 0])
+
+
+def test_coverage_by_hand():
+    demo = SimpleNamespace(obs=_obs([0.3, 0.1, 0.05], [-0.5, -0.2, 0.0]), action=np.array([[-1.0], [-0.2], [0.1]]))
+    cov = pb.coverage(demo)
+    np.testing.assert_allclose(cov["theta"], [0.05, 0.3], atol=1e-6)
+    np.testing.assert_allclose(cov["theta_dot"], [-0.5, 0.0])
+    np.testing.assert_allclose(cov["torque"], [-1.0, 0.1])
+    assert cov["steps"] == 3 and cov["negative_torque_fraction"] == pytest.approx(2 / 3)
+
+
+def test_behaviour_tells_a_symmetric_controller_from_a_one_sided_one():
+    env = envs.make("pendulum")
+    # A one-sided "demo": states on the theta > 0 side with the PD law's torques, one of them
+    # too small (0.02) to count on the mirrored side.
+    obs = _obs([0.3, 0.2, 0.1, 0.004], [-0.5, -0.4, -0.2, 0.0])
+    torque = np.asarray(_pd(None, jnp.asarray(obs), None))
+    assert np.all(torque[:3, 0] < -0.05) and abs(torque[3, 0]) < 0.05
+    demo = SimpleNamespace(obs=obs, action=torque)
+    key = jax.random.PRNGKey(0)
+
+    pd = pb.behaviour(env, _pd, None, demo, key, 4)
+    assert pd["demo_corr"] == pytest.approx(1.0) and pd["demo_rmse"] == pytest.approx(0.0, abs=1e-6)
+    assert pd["mirror_states"] == 3 and pd["mirror_right_sign"] == 1.0
+    np.testing.assert_allclose(pd["mirror_mean_torque"], -torque[:3, 0].mean(), rtol=1e-5)
+
+    push = pb.behaviour(env, _push, None, demo, key, 4)
+    # every mirrored state wants a positive torque; -1 has the wrong sign at all three
+    assert push["mirror_right_sign"] == 0.0 and push["mirror_mean_torque"] == pytest.approx(-1.0)
+    assert np.isnan(push["demo_corr"])  # a constant torque has no correlation
+    assert push["demo_rmse"] == pytest.approx(np.sqrt(np.mean((torque[:, 0] + 1.0) ** 2)), rel=1e-5)
+    # a constant -1 cannot hold the pendulum upright (its equilibrium hangs near the bottom)
+    assert push["balanced"] == 0.0
+    assert 0.0 <= pd["balanced"] <= 1.0 and np.isfinite(pd["score"])
