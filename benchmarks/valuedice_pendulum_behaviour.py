@@ -1,10 +1,12 @@
 """What online ValueDICE's policy does on pendulum after learning from one trajectory.
 
     python -m benchmarks.valuedice_pendulum_behaviour [--seeds 4] [--env-steps 60000]
-                                                      [--pick K] [--set FIELD=VALUE ...]
+                                                      [--pick K | --episode E] [--mirror]
+                                                      [--set FIELD=VALUE ...]
 
 Trains online ValueDICE (``--seeds`` vmapped seeds) from one shipped expert
-trajectory (the first; ``--pick K`` draws one with key K) in the setting of the
+trajectory (the first; ``--pick K`` draws one with key K, ``--episode E`` takes episode E;
+``--mirror`` adds its mirror image as a second episode, a diagnostic) in the setting of the
 200k-env-step noise-0.3 run in ``results/offline_imitation-2026-12-02-cpu-online-valuedice-noclip.md``
 (``--set FIELD=VALUE`` changes a field of it, as ``benchmarks.offline_imitation`` does for
 ``valuedice_online``). Then, for every seed's deterministic policy and for the shipped
@@ -62,6 +64,25 @@ def mirror(obs):
     return obs * jnp.array([1.0, -1.0, -1.0])
 
 
+def one_episode(demos: data.Demos, e: int) -> data.Demos:
+    """Episode ``e`` of ``demos`` alone, re-indexed as episode 0."""
+    rows = (np.asarray(demos.episode) == e) & (np.asarray(demos.mask) > 0)
+    if not rows.any():
+        raise ValueError(f"--episode {e}: the demos hold episodes 0..{int(np.max(demos.episode))}")
+    out = data.Demos(*(np.asarray(x)[rows] for x in demos))
+    return out._replace(episode=np.zeros_like(out.episode))
+
+
+def with_mirror_image(demo: data.Demos) -> data.Demos:
+    """``demo`` followed by its reflection (theta, theta_dot, torque) -> (-theta, -theta_dot,
+    -torque) as a second episode: a test of whether the one-sided demo is what fails."""
+    flip = np.array([1.0, -1.0, -1.0], np.float32)
+    other = demo._replace(obs=np.asarray(demo.obs) * flip, next_obs=np.asarray(demo.next_obs) * flip,
+                          action=-np.asarray(demo.action),
+                          episode=np.asarray(demo.episode) + int(np.max(demo.episode)) + 1)
+    return data.Demos(*(np.concatenate([np.asarray(a), np.asarray(b)]) for a, b in zip(demo, other)))
+
+
 def episodes(env, act, params, key, num: int):
     """Observations [num, T, 3] and rewards [num, T] of ``num`` full-length episodes."""
 
@@ -109,16 +130,24 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--env-steps", type=int, default=60_000)
     p.add_argument("--pick", type=int, default=None, help="draw the trajectory with this key (default: the first)")
+    p.add_argument("--episode", type=int, default=None, help="train on the shipped demos' episode E (default: the first)")
     p.add_argument("--episodes", type=int, default=32)
+    p.add_argument("--mirror", action="store_true",
+                   help="train on the trajectory and its mirror image (a diagnostic; no longer one trajectory)")
     p.add_argument("--set", action="append", default=[], dest="assignments", help="FIELD=VALUE of valuedice_online")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
     env = envs.make("pendulum")
     demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
-    key = None if args.pick is None else jax.random.PRNGKey(args.pick)
-    demo = data.select_trajectories(demos, 1, key)
+    if args.episode is not None and args.pick is not None:
+        p.error("give --pick or --episode, not both")
+    if args.episode is None:
+        demo = data.select_trajectories(demos, 1, None if args.pick is None else jax.random.PRNGKey(args.pick))
+    else:
+        demo = one_episode(demos, args.episode)
     cov = coverage(demo)
+    train_demo = with_mirror_image(demo) if args.mirror else demo
     print(f"trajectory: theta {cov['theta'][0]:+.3f}..{cov['theta'][1]:+.3f}, theta_dot {cov['theta_dot'][0]:+.2f}.."
           f"{cov['theta_dot'][1]:+.2f}, torque {cov['torque'][0]:+.2f}..{cov['torque'][1]:+.2f} "
           f"({cov['negative_torque_fraction']:.0%} negative)", flush=True)
@@ -128,7 +157,7 @@ def main(argv=None) -> None:
     trainer = s.make(s.config, env)
     steps = max(1, args.env_steps // trainer.env_steps_per_step)
     res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), args.seeds), s.hparams, steps,
-                   demos=data.to_jax(demo), chunk_steps=steps)
+                   demos=data.to_jax(train_demo), chunk_steps=steps)
     act = pol.make_act(trainer.policy_spec)
     eval_key = jax.random.PRNGKey(7)  # the same episodes for every policy
     policies = jax.vmap(trainer.policy)(res.state)
@@ -149,7 +178,7 @@ def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
     stem = os.path.join(args.out, f"valuedice_pendulum_behaviour-{date}-{device}{'-' + args.tag if args.tag else ''}")
     os.makedirs(args.out, exist_ok=True)
     meta = {"device": device, "jax": jax.__version__, "date": date, "argv": sys.argv[1:], "seeds": args.seeds,
-            "env_steps": args.env_steps, "pick": args.pick, "episodes": args.episodes, "wall_s": wall_s,
+            "env_steps": args.env_steps, "pick": args.pick, "episode": args.episode, "mirror": args.mirror, "episodes": args.episodes, "wall_s": wall_s,
             "config": repr(s.config), "hparams": s.hparams._asdict()}
     with open(stem + ".json", "w") as f:
         json.dump({"meta": meta, "trajectory": cov, "rows": rows}, f, indent=1)
@@ -157,7 +186,8 @@ def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
              f"Trajectory: theta {cov['theta'][0]:+.3f} to {cov['theta'][1]:+.3f} rad, theta_dot "
              f"{cov['theta_dot'][0]:+.2f} to {cov['theta_dot'][1]:+.2f}, torque {cov['torque'][0]:+.2f} to "
              f"{cov['torque'][1]:+.2f} ({cov['negative_torque_fraction']:.0%} negative); {args.env_steps} env steps, "
-             f"{args.seeds} seeds, {args.episodes} evaluation episodes.", "",
+             f"{args.seeds} seeds, {args.episodes} evaluation episodes."
+             + (" Trained on the trajectory and its mirror image (two episodes)." if args.mirror else ""), "",
              "| policy | score | balanced | torque corr. on the demo | RMS diff. on the demo | mirrored: right sign "
              "| mirrored: mean torque |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['policy']} | {r['score']:.2f} | {r['balanced']:.2f} | {r['demo_corr']:.2f} | {r['demo_rmse']:.3f} "

@@ -67,3 +67,39 @@ def test_behaviour_tells_a_symmetric_controller_from_a_one_sided_one():
     # a constant -1 cannot hold the pendulum upright (its equilibrium hangs near the bottom)
     assert push["balanced"] == 0.0
     assert 0.0 <= pd["balanced"] <= 1.0 and np.isfinite(pd["score"])
+
+
+def test_with_mirror_image_appends_the_reflected_episode():
+    from jaxil import data
+
+    obs = _obs([0.3, 0.2], [-0.5, -0.4])
+    nxt = _obs([0.2, 0.1], [-0.4, -0.3])
+    demo = data.Demos(obs=obs, action=np.array([[-1.0], [-0.5]], np.float32), next_obs=nxt,
+                      reward=np.array([-0.1, -0.05], np.float32), terminated=np.array([False, False]),
+                      truncated=np.array([False, True]), episode=np.array([0, 0], np.int32),
+                      mask=np.ones(2, np.float32))
+    both = pb.with_mirror_image(demo)
+    assert both.obs.shape == (4, 3) and both.action.shape == (4, 1)
+    np.testing.assert_allclose(both.obs[:2], obs)
+    np.testing.assert_allclose(pb.angle(both.obs[2:]), [-0.3, -0.2], atol=1e-6)
+    np.testing.assert_allclose(pb.angle(both.next_obs[2:]), [-0.2, -0.1], atol=1e-6)
+    np.testing.assert_allclose(both.obs[2:, 2], [0.5, 0.4])
+    np.testing.assert_allclose(both.action[2:, 0], [1.0, 0.5])
+    np.testing.assert_array_equal(both.episode, [0, 0, 1, 1])
+    np.testing.assert_array_equal(both.truncated, [False, True, False, True])
+    np.testing.assert_allclose(both.reward, [-0.1, -0.05, -0.1, -0.05])
+
+
+def test_one_episode_takes_that_episode_alone():
+    from jaxil import data
+
+    n = 5
+    demo = data.Demos(obs=np.arange(n * 3, dtype=np.float32).reshape(n, 3), action=np.arange(n, dtype=np.float32)[:, None],
+                      next_obs=np.zeros((n, 3), np.float32), reward=np.zeros(n, np.float32),
+                      terminated=np.zeros(n, bool), truncated=np.array([0, 1, 0, 0, 1], bool),
+                      episode=np.array([0, 0, 1, 1, 1], np.int32), mask=np.array([1, 1, 1, 1, 0], np.float32))
+    one = pb.one_episode(demo, 1)
+    np.testing.assert_allclose(one.action[:, 0], [2.0, 3.0])  # the padded row (mask 0) is dropped
+    np.testing.assert_array_equal(one.episode, [0, 0])
+    with pytest.raises(ValueError, match="--episode 7"):
+        pb.one_episode(demo, 7)
