@@ -154,6 +154,18 @@ def test_episode_starts_of_expert_and_replay_data():
         op.Config(initial_states="first")
 
 
+def test_replay_initial_states_are_the_replay_batch_states():
+    env = envs.make("pendulum")
+    cfg = op.Config(initial_states="replay", batch_size=3)
+    expert = Transition(jnp.zeros((3, 4)), jnp.zeros((3, 1)), jnp.zeros((3, 4)), jnp.zeros(3), jnp.zeros(3, bool),
+                        jnp.zeros(3, bool))
+    batch = expert._replace(obs=jnp.arange(12.0).reshape(3, 4))
+    s0 = op.initial_obs(cfg, env, jax.random.PRNGKey(0), expert, None, batch)
+    np.testing.assert_array_equal(s0, batch.obs)
+    with pytest.raises(ValueError, match="initial_states='replay' needs replay data"):
+        op.initial_obs(cfg, env, jax.random.PRNGKey(0), expert, None, None)
+
+
 def test_behavior_noise_drives_the_env_with_the_noisy_deterministic_action():
     env = envs.make("pendulum")
     spec = pol.PolicySpec(env.spec, "tanh_gaussian", (8,), "relu")

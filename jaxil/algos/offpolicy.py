@@ -243,7 +243,7 @@ def check_demos(demos, env: Env, offline_pair: bool, algo: str) -> None:
 
 # ---- the shared trainer ------------------------------------------------------------
 
-INITIAL_STATES = ("expert", "reset")
+INITIAL_STATES = ("expert", "reset", "replay")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,8 +298,12 @@ class Config:
     """Where the initial-state terms (1 - gamma) E_{p0}[...] draw s0 from: ``expert``, the
     expert's states (what the ValueDICE and IQ-Learn code does); ``reset``, the env's
     initial-state distribution (online: fresh ``env.reset`` states; offline: the first
-    state of every episode of the data). ``reset`` is the objective's own p0 and needs no
-    demonstrated start: with demos that begin at the goal, only it asks for the way there."""
+    state of every episode of the data); ``replay``, the states of the update's replay batch
+    (online: the policy's own past states; offline: the non-expert data's). ``reset`` is the
+    objective's own p0 and needs no demonstrated start: with demos that begin at the goal,
+    only it asks for the way there. The identity behind the linear term holds for any p0, so
+    ``replay`` asks pi to match the expert's occupancy from every state it has visited, and
+    puts that term's actor gradient on those states."""
 
     def __post_init__(self):
         if self.initial_states not in INITIAL_STATES:
@@ -394,10 +398,16 @@ def episode_starts(demos, absorbing: bool) -> tuple[jax.Array, jax.Array]:
     return jnp.concatenate(obs), jnp.concatenate(mask)
 
 
-def initial_obs(config: Config, env: Env, key: jax.Array, expert: Transition, starts) -> jax.Array:
+def initial_obs(config: Config, env: Env, key: jax.Array, expert: Transition, starts,
+                replay: Transition | None = None) -> jax.Array:
     """``batch_size`` initial states s0 for the (1 - gamma) E_{p0}[...] terms (``Config.initial_states``)."""
     if config.initial_states == "expert":
         return expert.obs
+    if config.initial_states == "replay":
+        if replay is None:
+            raise ValueError("initial_states='replay' needs replay data: online, or offline with an "
+                             "ExpertAndReplay pair")
+        return replay.obs
     if config.offline:
         start_obs, start_mask = starts
         idx = jax.random.choice(key, start_mask.shape[0], (config.batch_size,), p=start_mask / start_mask.sum())
@@ -438,7 +448,7 @@ def batch_sampler(config: Config, env: Env, demos, inter: Interaction | None, of
             replay = buffer_sample(inter.buffer, k_r, config.batch_size)
         else:
             replay = None if replay_rows is None else sample_rows(k_r, *replay_rows, config.batch_size)
-        return expert, replay, initial_obs(config, env, k_0, expert, starts), k_u
+        return expert, replay, initial_obs(config, env, k_0, expert, starts, replay), k_u
 
     return sample
 
