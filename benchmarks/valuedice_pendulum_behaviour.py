@@ -76,8 +76,7 @@ def one_episode(demos: data.Demos, e: int) -> data.Demos:
 def with_mirror_image(demo: data.Demos) -> data.Demos:
     """``demo`` followed by its reflection (theta, theta_dot, torque) -> (-theta, -theta_dot,
     -torque) as a second episode: a test of whether the one-sided demo is what fails."""
-    flip = np.array([1.0, -1.0, -1.0], np.float32)
-    other = demo._replace(obs=np.asarray(demo.obs) * flip, next_obs=np.asarray(demo.next_obs) * flip,
+    other = demo._replace(obs=np.asarray(mirror(demo.obs)), next_obs=np.asarray(mirror(demo.next_obs)),
                           action=-np.asarray(demo.action),
                           episode=np.asarray(demo.episode) + int(np.max(demo.episode)) + 1)
     return data.Demos(*(np.concatenate([np.asarray(a), np.asarray(b)]) for a, b in zip(demo, other)))
@@ -178,7 +177,8 @@ def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
     stem = os.path.join(args.out, f"valuedice_pendulum_behaviour-{date}-{device}{'-' + args.tag if args.tag else ''}")
     os.makedirs(args.out, exist_ok=True)
     meta = {"device": device, "jax": jax.__version__, "date": date, "argv": sys.argv[1:], "seeds": args.seeds,
-            "env_steps": args.env_steps, "pick": args.pick, "episode": args.episode, "mirror": args.mirror, "episodes": args.episodes, "wall_s": wall_s,
+            "env_steps": args.env_steps, "pick": args.pick, "episode": args.episode, "mirror": args.mirror,
+            "episodes": args.episodes, "wall_s": wall_s,
             "config": repr(s.config), "hparams": s.hparams._asdict()}
     with open(stem + ".json", "w") as f:
         json.dump({"meta": meta, "trajectory": cov, "rows": rows}, f, indent=1)

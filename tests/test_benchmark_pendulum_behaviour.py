@@ -94,7 +94,8 @@ def test_one_episode_takes_that_episode_alone():
     from jaxil import data
 
     n = 5
-    demo = data.Demos(obs=np.arange(n * 3, dtype=np.float32).reshape(n, 3), action=np.arange(n, dtype=np.float32)[:, None],
+    demo = data.Demos(obs=np.arange(n * 3, dtype=np.float32).reshape(n, 3),
+                      action=np.arange(n, dtype=np.float32)[:, None],
                       next_obs=np.zeros((n, 3), np.float32), reward=np.zeros(n, np.float32),
                       terminated=np.zeros(n, bool), truncated=np.array([0, 1, 0, 0, 1], bool),
                       episode=np.array([0, 0, 1, 1, 1], np.int32), mask=np.array([1, 1, 1, 1, 0], np.float32))
