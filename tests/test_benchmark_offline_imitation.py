@@ -1,0 +1,38 @@
+"""benchmarks.offline_imitation's goal check (ValueDICE against GAIL), on hand-made rows."""
+
+from benchmarks import offline_imitation as oi
+
+
+def _row(method, reach, finals, budget):
+    return {"method": method, "seeds": len(reach), "env_steps_to_target": reach, "final_worst": min(finals),
+            "eval_env_steps": [budget // 2, budget]}
+
+
+def test_censored_median_counts_a_seed_that_never_reached_as_infinite():
+    assert oi.censored_median([10, 30, 20]) == 20
+    assert oi.censored_median([10, None, 30, None]) == float("inf")  # the upper middle seed never reached it
+    assert oi.censored_median([10, None, 30, 20]) == 25
+
+
+def test_target_lines_by_hand():
+    vd = _row("valuedice_online", [30_000, 50_000, 40_000, 60_000], [0.95, 0.91, 0.92, 0.97], 200_000)
+    sac = _row("gail", [8_000, 10_000, 9_000, 12_000], [1.0, 1.0, 1.0, 1.0], 12_000)
+    ppo = _row("gail_ppo", [None, 1_400_000, None, None], [0.1, 0.9, 0.2, 0.0], 2_048_000)
+    head, vs_sac, vs_ppo, blank = oi.target_lines([vd, sac, ppo])
+    assert "every seed at the end: True (final worst 0.910)" in head
+    assert "4/4 seeds reached 0.9, median env steps 45000" in head
+    # 45000 / 9500 = 4.737
+    assert "gail: 4/4 seeds reached 0.9, median env steps 9500; ratio 4.737 (target <= 0.1: False)" in vs_sac
+    # GAIL on PPO's median is censored at its 2048000 env steps: the ratio is below 45000 / 2048000 = 0.022
+    assert "gail_ppo: 1/4 seeds reached 0.9, median env steps > 2048000" in vs_ppo
+    assert "ratio is below 0.022 (target <= 0.1: True)" in vs_ppo
+    assert blank == ""
+
+
+def test_target_lines_without_a_median_for_valuedice_or_without_gail():
+    vd = _row("valuedice_online", [None, None, 30_000, 40_000], [0.2, 0.3, 0.95, 0.9], 200_000)
+    ppo = _row("gail_ppo", [None] * 4, [0.0] * 4, 2_048_000)
+    head, vs_ppo, _ = oi.target_lines([vd, ppo])
+    assert "every seed at the end: False" in head and "2/4 seeds reached 0.9, median env steps never" in head
+    assert "ratio not defined" in vs_ppo
+    assert oi.target_lines([vd]) == []
