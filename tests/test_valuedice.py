@@ -152,6 +152,46 @@ def test_vmapped_runs_equal_single_runs_online(pendulum_setup, alone):
     assert set(jax.vmap(trainer.policy)(batched.state)) == {"actor", "obs_norm"}
 
 
+def test_policy_average_is_the_moving_average_of_the_kept_iterates_and_leaves_training_alone(pendulum_setup):
+    env, demos, _ = pendulum_setup
+    tau, hp = 0.25, vd.Hparams(actor_lr=1e-2)
+    runs = {}
+    for average in (None, tau):
+        cfg = vd.Config(num_envs=2, learning_starts=4, buffer_size=64, policy_average=average, **TINY)
+        trainer = vd.make_train(cfg, env)
+        step = jax.jit(trainer.step)
+        state = jax.jit(trainer.init)(jax.random.PRNGKey(3), demos, hp)
+        states = [state]
+        for _ in range(4):  # 2 env steps each: no update is kept at steps 1, updates are kept from step 2
+            state, _ = step(state, demos, hp)
+            states.append(state)
+        runs[average] = (trainer, states)
+    plain, averaged = runs[None][1], runs[tau][1]
+    # Training is unchanged: the learner and the interaction match the run without the average.
+    for a, b in zip(plain, averaged):
+        assert b.average is not None and a.average is None
+        jax.tree.map(np.testing.assert_array_equal, (a.learner, a.interaction), (b.learner, b.interaction))
+    # The average by hand, in float64: it starts at the init policy and does not move while no
+    # update is kept (step 1: 2 env steps < learning_starts 4); then avg <- avg + tau (theta - avg).
+    current = [jax.tree.map(lambda x: np.asarray(x, np.float64), s.learner.actor["actor"]) for s in averaged]
+    diff = lambda a, b: max(jax.tree.leaves(jax.tree.map(lambda x, y: np.abs(x - y).max(), a, b)))
+    assert diff(current[1], current[0]) == 0 and diff(current[2], current[1]) > 1e-4  # kept from step 2 on
+    by_hand = current[0]
+    for i in range(1, 5):
+        if i >= 2:
+            by_hand = jax.tree.map(lambda avg, x: avg + tau * (x - avg), by_hand, current[i])
+        jax.tree.map(lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7),
+                     averaged[i].average["actor"], by_hand)
+    trainer = runs[tau][0]
+    jax.tree.map(np.testing.assert_array_equal, trainer.policy(averaged[-1]), averaged[-1].average)
+    last = averaged[-1]
+    jax.tree.map(np.testing.assert_array_equal, last.average["obs_norm"], last.learner.actor["obs_norm"])
+    assert diff(averaged[-1].average["actor"], current[-1]) > 1e-4  # the average lags the current policy
+    for bad in (0.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="policy_average"):
+            vd.Config(policy_average=bad)
+
+
 def test_offline_takes_an_expert_and_replay_pair_per_run(cartpole):
     d, _ = data.load_demos(experts.resolve_demos("cartpole"), cartpole)
     trainer = vd.make_train(vd.Config(offline=True, **TINY), cartpole)

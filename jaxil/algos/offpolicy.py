@@ -304,6 +304,13 @@ class Config:
     only it asks for the way there. The identity behind the linear term holds for any p0, so
     ``replay`` asks pi to match the expert's occupancy from every state it has visited, and
     puts that term's actor gradient on those states."""
+    policy_average: float | None = None
+    """Rate tau of an exponential moving average of the policy's parameters (Polyak
+    averaging of the iterates: ``avg <- avg + tau (theta - avg)`` after every update that
+    is kept), which is then the trainer's policy: what is evaluated and exported. The envs
+    are still driven by the current policy, so training is unchanged. Both methods are
+    min-max games (pi against nu or Q), whose last iterate can circle the solution while
+    the average of the iterates settles. None: the current policy (as in both papers)."""
 
     def __post_init__(self):
         if self.initial_states not in INITIAL_STATES:
@@ -317,6 +324,8 @@ class Config:
             raise ValueError(f"obs_clip must be None or > 0, got {self.obs_clip}")
         if self.behavior_noise is not None and self.behavior_noise < 0:
             raise ValueError(f"behavior_noise must be None or >= 0, got {self.behavior_noise}")
+        if self.policy_average is not None and not 0 < self.policy_average <= 1:
+            raise ValueError(f"policy_average must be None or in (0, 1], got {self.policy_average}")
         if 2 * self.num_envs > self.buffer_size:
             raise ValueError(f"buffer_size={self.buffer_size} cannot hold one step of {self.num_envs} envs")
 
@@ -353,6 +362,8 @@ class State(NamedTuple):
     learner: Any
     interaction: Interaction | None
     key: jax.Array
+    average: dict | None = None
+    """The moving average of the policy's params (``Config.policy_average``), else None."""
 
 
 def interaction_init(config: Config, env: Env, key: jax.Array) -> Interaction:
@@ -469,7 +480,9 @@ def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_
         key, k_learn, k_env = jax.random.split(key, 3)
         inter = None if config.offline else interaction_init(config, env, k_env)
         norm = expert_obs_norm(config, env, demos.expert if offline_pair else demos)
-        return State(learner.init(k_learn, hp, norm), inter, key)
+        params = learner.init(k_learn, hp, norm)
+        average = None if config.policy_average is None else learner.policy(params)
+        return State(params, inter, key, average)
 
     def step_fn(state: State, demos, hp):
         check_demos(demos, env, offline_pair, algo)
@@ -480,16 +493,23 @@ def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_
             metrics, ready = episode_metrics(traj), inter.env_steps >= config.learning_starts
         sample = batch_sampler(config, env, demos, inter, offline_pair)
 
-        def one_update(params, k):
+        def one_update(carry, k):
+            params, average = carry
             expert, replay, init_obs, k_u = sample(k)
             new, m = learner.update(params, expert, replay, init_obs, k_u, hp)
-            return jax.tree.map(lambda a, b: jnp.where(ready, a, b), new, params), m
+            params = jax.tree.map(lambda a, b: jnp.where(ready, a, b), new, params)
+            if average is not None:  # before learning_starts params stay at init, and so does the average
+                tau = config.policy_average
+                average = jax.tree.map(lambda avg, x: avg + tau * (x - avg) if jnp.issubdtype(avg.dtype, jnp.inexact)
+                                       else x, average, learner.policy(params))
+            return (params, average), m
 
-        params, m = jax.lax.scan(one_update, state.learner, jax.random.split(k_upd, config.num_updates))
-        return State(params, inter, key), {**jax.tree.map(jnp.mean, m), **metrics}
+        (params, average), m = jax.lax.scan(one_update, (state.learner, state.average),
+                                            jax.random.split(k_upd, config.num_updates))
+        return State(params, inter, key, average), {**jax.tree.map(jnp.mean, m), **metrics}
 
     def policy_fn(state: State):
-        return learner.policy(state.learner)
+        return learner.policy(state.learner) if state.average is None else state.average
 
     return Trainer(init_fn, step_fn, policy_fn, learner.spec, config.env_steps_per_step)
 
