@@ -164,11 +164,20 @@ def first_reaching(curve_steps: np.ndarray, curve: np.ndarray, target: float) ->
 def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int, base_seed: int = 0) -> dict:
     trainer = s.make(s.config, env)
     scores = make_evaluator(env, trainer)
-    steps, curve = [], []
+    steps, curve, current = [], [], []
+    # With policy_average set, the trainer's policy is the average of the iterates; the current
+    # iterate (what a trainer without the average returns from the same state) is scored beside it.
+    averaged = getattr(s.config, "policy_average", None) is not None
+    current_scores = (make_evaluator(env, s.make(dataclasses.replace(s.config, policy_average=None), env))
+                      if averaged else None)
 
     def on_chunk(done, state, metrics):
         steps.append(done * trainer.env_steps_per_step)
         curve.append(scores(state, jax.random.PRNGKey(done)))
+        if averaged:
+            current.append(current_scores(state, jax.random.PRNGKey(done)))
+            print(f"  {name} {steps[-1]:6d} env steps: current iterate: mean {current[-1].mean():.3f} "
+                  f"worst {current[-1].min():.3f}", flush=True)
         last = {k: float(np.nanmean(v[:, -1])) for k, v in metrics.items() if k != "episodes"}
         print(f"  {name} {steps[-1]:6d} env steps: mean {curve[-1].mean():.3f} worst {curve[-1].min():.3f} "
               + " ".join(f"{k} {v:.3g}" for k, v in sorted(last.items())), flush=True)
@@ -180,7 +189,8 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
     curve = np.stack(curve)  # [evals, seeds]
     final = curve[-1]
     reach = first_reaching(np.asarray(steps), curve, TARGET)
-    return {"method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds, "base_seed": base_seed,
+    extra = {"curve_current_iterate": np.stack(current).tolist()} if averaged else {}
+    return {**extra, "method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds, "base_seed": base_seed,
             "final": final.tolist(),
             "final_mean": float(final.mean()), "final_worst": float(final.min()),
             "env_steps_to_target": reach, "eval_env_steps": steps, "curve": curve.tolist(),
@@ -244,6 +254,24 @@ def report_online(rows: list[dict]) -> list[str]:
         median = "-" if len(reached) < r["seeds"] else str(int(np.median(reached)))
         lines.append(f"| {r['method']} | {r['seeds']} | {r['final_mean']:.3f} | {r['final_worst']:.3f} | "
                      f"{', '.join(fmt_steps(x) for x in r['env_steps_to_target'])} | {median} | {r['wall_s']:.0f} |")
+    return lines + [""]
+
+
+def curve_lines(rows: list[dict], points: int = 10) -> list[str]:
+    """Mean / worst seed at (up to) ``points`` evenly spaced evaluations of each online row, and of
+    its current iterate where the row's policy is an average of the iterates."""
+    lines = ["Learning curves, mean / worst seed (env steps in thousands):", ""]
+    for r in rows:
+        curves = [(r["method"], r["curve"])]
+        if "curve_current_iterate" in r:
+            curves.append((f"{r['method']} (current iterate)", r["curve_current_iterate"]))
+        n = len(r["eval_env_steps"])
+        k = min(points, n)
+        idx = [(j + 1) * n // k - 1 for j in range(k)]  # the last evaluation of each of k equal spans
+        for label, curve in curves:
+            c = np.asarray(curve)
+            lines.append(f"- {label}: " + ", ".join(f"{r['eval_env_steps'][i] / 1000:g}k {c[i].mean():.2f} / "
+                                                     f"{c[i].min():.2f}" for i in idx))
     return lines + [""]
 
 
@@ -317,6 +345,7 @@ def write(args, meta: dict, online: list, offline: list, replay_info: dict) -> N
     if online:
         lines += report_online(online)
         lines += target_lines(online)
+        lines += curve_lines(online)
     if offline:
         lines += report_offline(offline, replay_info)
     with open(stem + ".md", "w") as f:

@@ -36,3 +36,15 @@ def test_target_lines_without_a_median_for_valuedice_or_without_gail():
     assert "every seed at the end: False" in head and "2/4 seeds reached 0.9, median env steps never" in head
     assert "ratio not defined" in vs_ppo
     assert oi.target_lines([vd]) == []
+
+
+def test_curve_lines_by_hand():
+    row = {"method": "valuedice_online", "eval_env_steps": [5000, 10000, 15000, 20000],
+           "curve": [[0.1, 0.3], [0.5, 0.2], [0.9, 1.0], [0.95, 0.85]],
+           "curve_current_iterate": [[0.0, 0.0], [0.0, 0.0], [0.4, 0.6], [0.2, 1.0]]}
+    head, blank, averaged, current, end = oi.curve_lines([row], points=2)
+    assert averaged == "- valuedice_online: 10k 0.35 / 0.20, 20k 0.90 / 0.85"
+    assert current == "- valuedice_online (current iterate): 10k 0.00 / 0.00, 20k 0.60 / 0.20"
+    short = dict(row, eval_env_steps=[1000], curve=[[0.5]])
+    del short["curve_current_iterate"]
+    assert oi.curve_lines([short])[2] == "- valuedice_online: 1k 0.50 / 0.50"

@@ -509,7 +509,7 @@ def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_
         return State(params, inter, key, average), {**jax.tree.map(jnp.mean, m), **metrics}
 
     def policy_fn(state: State):
-        return learner.policy(state.learner) if state.average is None else state.average
+        return learner.policy(state.learner) if config.policy_average is None else state.average
 
     return Trainer(init_fn, step_fn, policy_fn, learner.spec, config.env_steps_per_step)
 
