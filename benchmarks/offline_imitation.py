@@ -9,9 +9,11 @@ ran it (``gail_ppo``, 2M env steps), ``--seeds`` vmapped seeds each. Every
 ``eval_every`` env steps each seed's deterministic policy is evaluated (16 episodes)
 and normalised (0 random, 1 expert); reported: the env steps at which each seed first
 reaches 0.9, and the final scores. Target: ValueDICE >= 0.9 on every seed with at
-most 1/10 of GAIL's median env steps to 0.9 (checked against each GAIL row in the run). Two reference rows run SAC on the
-env's true reward (GAIL's SAC settings, and ValueDICE's 10 updates per env step): no
-imitation method that has to learn the swing-up by interaction should beat them.
+most 1/10 of GAIL's median env steps to 0.9 (checked against each GAIL row in the run).
+Two reference rows run SAC on the env's true reward (GAIL's SAC settings, and
+ValueDICE's 10 updates per env step): no imitation method that has to learn the
+swing-up by interaction should beat them. With ``valuedice_online.policy_average`` set,
+the averaged policy is what is scored, and the current iterate is scored beside it.
 
 **offline** (cartpole and pendulum, 1 / 4 / 16 expert trajectories, ``--seeds``
 seeds each, all subsets x seeds of a method in one vmapped program): ValueDICE
@@ -190,7 +192,8 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
     final = curve[-1]
     reach = first_reaching(np.asarray(steps), curve, TARGET)
     extra = {"curve_current_iterate": np.stack(current).tolist()} if averaged else {}
-    return {**extra, "method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds, "base_seed": base_seed,
+    return {**extra, "method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds,
+            "base_seed": base_seed,
             "final": final.tolist(),
             "final_mean": float(final.mean()), "final_worst": float(final.min()),
             "env_steps_to_target": reach, "eval_env_steps": steps, "curve": curve.tolist(),
