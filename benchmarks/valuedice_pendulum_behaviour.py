@@ -14,6 +14,8 @@ expert beside them, it reports:
 
 - **score**: normalised return over ``--episodes`` evaluation episodes (0 random, 1 expert);
 - **balanced**: the fraction of those episodes whose last 50 steps all have |theta| < 0.3;
+- **tail |theta|, tail speed**: medians over episodes of the mean |theta| and |theta_dot| over
+  those steps (held off upright, or spinning);
 - **on the demo**: the correlation and RMS difference of the policy's torque and the
   expert's at the trajectory's own states;
 - **mirrored demo**: pendulum is symmetric under (theta, theta_dot, torque) ->
@@ -98,17 +100,28 @@ def episodes(env, act, params, key, num: int):
     return jax.vmap(one)(jax.random.split(key, num))
 
 
+def tail_stats(obs) -> dict:
+    """Where episodes [num, T, 3] end: the fraction whose last ``TAIL`` steps all have |theta| <
+    ``UPRIGHT`` ("balanced"), and the medians over episodes of the mean |theta| and mean
+    |theta_dot| over those steps (held off upright: |theta| large, speed near 0; spinning: speed
+    large)."""
+    obs = np.asarray(obs)[:, -TAIL:]
+    tail = np.abs(angle(obs))
+    return {"balanced": float(np.mean(np.all(tail < UPRIGHT, axis=1))),
+            "tail_abs_theta": float(np.median(tail.mean(1))),
+            "tail_speed": float(np.median(np.abs(obs[..., 2]).mean(1)))}
+
+
 def behaviour(env, act, params, demo: data.Demos, key, num: int) -> dict:
     """The report's numbers for one policy (see the module docstring)."""
     obs, rew = episodes(env, act, params, key, num)
-    tail = np.abs(angle(obs))[:, -TAIL:]
     demo_obs, demo_torque = jnp.asarray(demo.obs), np.asarray(demo.action)[:, 0]
     on_demo = np.asarray(act(params, demo_obs, key))[:, 0]
     on_mirror = np.asarray(act(params, mirror(demo_obs), key))[:, 0]
     want = -demo_torque
     big = np.abs(want) >= MIN_TORQUE
     return {"score": float(experts.normalize(env.spec.name, np.asarray(rew).sum(1)).mean()),
-            "balanced": float(np.mean(np.all(tail < UPRIGHT, axis=1))),
+            **tail_stats(obs),
             # undefined (NaN) for a policy whose torque is the same at every demo state
             "demo_corr": float(np.corrcoef(on_demo, demo_torque)[0, 1]) if np.ptp(on_demo) > 0 else float("nan"),
             "demo_rmse": float(np.sqrt(np.mean((on_demo - demo_torque) ** 2))),
@@ -166,7 +179,8 @@ def main(argv=None) -> None:
     rows.append(dict(policy="shipped expert", **behaviour(env, pol.make_act(expert_spec), expert_params, demo, eval_key,
                                                           args.episodes)))
     for r in rows:
-        print(f"  {r['policy']:>14}: score {r['score']:+.2f} balanced {r['balanced']:.2f} demo corr "
+        print(f"  {r['policy']:>14}: score {r['score']:+.2f} balanced {r['balanced']:.2f} tail |theta| "
+              f"{r['tail_abs_theta']:.2f} speed {r['tail_speed']:.2f} demo corr "
               f"{r['demo_corr']:.2f} rmse {r['demo_rmse']:.3f} mirrored right sign {r['mirror_right_sign']:.2f} "
               f"(mean torque {r['mirror_mean_torque']:+.2f})", flush=True)
     write(args, s, cov, rows, res.wall_s)
@@ -188,9 +202,11 @@ def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
              f"{cov['torque'][1]:+.2f} ({cov['negative_torque_fraction']:.0%} negative); {args.env_steps} env steps, "
              f"{args.seeds} seeds, {args.episodes} evaluation episodes."
              + (" Trained on the trajectory and its mirror image (two episodes)." if args.mirror else ""), "",
-             "| policy | score | balanced | torque corr. on the demo | RMS diff. on the demo | mirrored: right sign "
-             "| mirrored: mean torque |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['policy']} | {r['score']:.2f} | {r['balanced']:.2f} | {r['demo_corr']:.2f} | {r['demo_rmse']:.3f} "
+             "| policy | score | balanced | tail abs(theta) | tail speed | torque corr. on the demo "
+             "| RMS diff. on the demo | mirrored: right sign | mirrored: mean torque |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['policy']} | {r['score']:.2f} | {r['balanced']:.2f} | {r['tail_abs_theta']:.2f} "
+              f"| {r['tail_speed']:.2f} | {r['demo_corr']:.2f} | {r['demo_rmse']:.3f} "
               f"| {r['mirror_right_sign']:.2f} | {r['mirror_mean_torque']:+.2f} |" for r in rows]
     lines += ["", f"Command: `python -m benchmarks.valuedice_pendulum_behaviour {' '.join(sys.argv[1:])}`", ""]
     with open(stem + ".md", "w") as f:

@@ -44,6 +44,18 @@ def test_coverage_by_hand():
     assert cov["steps"] == 3 and cov["negative_torque_fraction"] == pytest.approx(2 / 3)
 
 
+def test_tail_stats_by_hand():
+    t = pb.TAIL
+    held = np.tile(_obs([0.1], [0.0]), (t + 10, 1))  # upright for the whole tail
+    offset = np.tile(_obs([0.4], [0.0]), (t + 10, 1))  # held still off upright
+    spin = _obs(np.linspace(-3.0, 3.0, t + 10), np.full(t + 10, 6.0))  # going round
+    spin[-1] = _obs([0.0], [6.0])[0]  # passes upright once: not balanced
+    stats = pb.tail_stats(np.stack([held, offset, spin]))
+    assert stats["balanced"] == pytest.approx(1 / 3)
+    assert stats["tail_abs_theta"] == pytest.approx(0.4, rel=1e-5)  # the median of 0.1, 0.4 and ~1.5
+    assert stats["tail_speed"] == pytest.approx(0.0)  # the median of 0, 0 and 6
+
+
 def test_behaviour_tells_a_symmetric_controller_from_a_one_sided_one():
     env = envs.make("pendulum")
     # A one-sided "demo": states on the theta > 0 side with the PD law's torques, one of them
