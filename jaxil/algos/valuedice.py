@@ -72,7 +72,8 @@ class Hparams(NamedTuple):
     """Weight of the orthogonal regulariser of the actor's kernels (the paper's 1e-4)."""
     ent_coef: float = 0.0
     """Weight of an entropy bonus on the actor, at the replay batch's next states (0: none, as in
-    the paper). Not part of ValueDICE: J alone lets a stochastic policy's spread collapse."""
+    the paper). Not part of ValueDICE: J alone lets a stochastic policy's spread collapse.
+    Continuous actions: the squashed policy's entropy, estimated at the sampled a'."""
 
 
 class Params(NamedTuple):
@@ -133,7 +134,8 @@ def nu_input_size(config: Config, env: Env) -> int:
 
 def policy_value(config: Config, env: Env, nu: Callable, pi: dict, obs: jax.Array, key: jax.Array):
     """E_{a ~ pi(obs)}[nu(obs, a)] [B], the action features it used [B, A] and the
-    policy's entropy at ``obs`` [B] (see :func:`jaxil.policy.dist_entropy`).
+    policy's entropy at ``obs`` [B]: exact for discrete actions, -log pi(a|obs) at the sample
+    for continuous ones (an unbiased one-sample estimate of the squashed policy's entropy).
 
     Discrete: exact, sum_a pi(a|s) nu(s, a), features the action probabilities;
     continuous: one reparameterised sample. ``obs`` are raw (augmented when absorbing);
@@ -144,16 +146,18 @@ def policy_value(config: Config, env: Env, nu: Callable, pi: dict, obs: jax.Arra
     state_obs = op.env_obs(obs, config.absorbing)
     nu_obs = op.normalize_obs(pi["obs_norm"], obs, config.absorbing, config.obs_clip)
     out = pol.dist_params(spec, pi, state_obs)
-    entropy = pol.dist_entropy(spec, out)
     if env.spec.discrete:
         probs = jax.nn.softmax(out, -1)
         one_hots = jnp.eye(env.spec.action_size)
         per_action = jax.vmap(lambda a: nu(op.state_action_input(nu_obs, jnp.broadcast_to(a, probs.shape),
                                                                     config.absorbing)), out_axes=-1)(one_hots)
-        return jnp.sum(probs * per_action, -1), probs, entropy
-    action, _ = pol.dist_sample(spec, out, key)
+        return jnp.sum(probs * per_action, -1), probs, pol.dist_entropy(spec, out)
+    # The entropy of the squashed policy, estimated as -log pi(a|s) at the same reparameterised
+    # sample (as SAC does). The unsquashed Gaussian's entropy grows without bound in the spread,
+    # so as a bonus it pushed log_std to its clip, where every sampled a' sits at an action bound.
+    action, log_prob = pol.dist_sample(spec, out, key)
     features = op.action_features(env.spec, action)
-    return nu(op.state_action_input(nu_obs, features, config.absorbing)), features, entropy
+    return nu(op.state_action_input(nu_obs, features, config.absorbing)), features, -log_prob
 
 
 def bellman_diff(config: Config, env: Env, nu: Callable, pi: dict, batch: Transition, gamma, key: jax.Array):
