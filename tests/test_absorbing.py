@@ -187,3 +187,23 @@ def test_behavior_noise_drives_the_env_with_the_noisy_deterministic_action():
     assert noisy.std() == pytest.approx(0.2, rel=0.03)
     with pytest.raises(ValueError, match="behavior_noise"):
         op.Config(behavior_noise=-0.1)
+
+
+def test_expert_obs_norm_standardises_by_the_masked_expert_std_plus_obs_std_eps():
+    env = envs.make("pendulum")
+    obs = np.array([[1.0, 0.0, 0.5], [0.8, 0.6, -0.5], [0.6, 0.8, 1.5], [9.0, 9.0, 9.0]])
+    mask = np.array([1.0, 1.0, 1.0, 0.0])  # the last row is padding: it must not count
+    n = len(obs)
+    demos = data.Demos(obs=jnp.asarray(obs, jnp.float32), action=jnp.zeros((n, 1)), next_obs=jnp.zeros((n, 3)),
+                       reward=jnp.zeros(n), terminated=jnp.zeros(n, bool), truncated=jnp.zeros(n, bool),
+                       episode=jnp.zeros(n, jnp.int32), mask=jnp.asarray(mask, jnp.float32))
+    real = obs[:3]
+    mean, std = real.mean(0), real.std(0)  # float64, population std
+    x = np.array([[-1.0, 0.0, 4.0]])
+    for eps in (1e-3, 0.25):
+        norm = op.expert_obs_norm(op.Config(obs_std_eps=eps), env, demos)
+        np.testing.assert_allclose(norm.mean, mean, rtol=1e-6)
+        np.testing.assert_allclose(np.sqrt(norm.var), std + eps, rtol=1e-5)
+        np.testing.assert_allclose(norm(jnp.asarray(x, jnp.float32), None), (x - mean) / (std + eps), rtol=1e-4)
+    with pytest.raises(ValueError, match="obs_std_eps"):
+        op.Config(obs_std_eps=0.0)

@@ -286,6 +286,12 @@ class Config:
     10 every state with cos theta below about 0.95 reaches nu and the policy as one of a
     few corner points (the signs of sin theta and theta-dot): a policy that cannot tell
     where the pendulum is cannot learn the swing-up."""
+    obs_std_eps: float = 1e-3
+    """Added to the expert's per-coordinate std before standardising (``normalize_obs``):
+    the finest resolution, in raw units, that the networks see. Pendulum's first
+    demonstration has cos theta's std 0.0044, so with the default the bottom of the circle
+    is about 370 standard units from it; a larger value trades resolution at the expert's
+    states for smaller inputs everywhere else."""
     behavior_noise: float | None = None
     """How the online envs are driven (after the warm-up), continuous actions only.
     None: samples of the policy's own distribution (right for a policy trained with an
@@ -322,6 +328,8 @@ class Config:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
         if self.obs_clip is not None and not self.obs_clip > 0:
             raise ValueError(f"obs_clip must be None or > 0, got {self.obs_clip}")
+        if not self.obs_std_eps > 0:
+            raise ValueError(f"obs_std_eps must be > 0, got {self.obs_std_eps}")
         if self.behavior_noise is not None and self.behavior_noise < 0:
             raise ValueError(f"behavior_noise must be None or >= 0, got {self.behavior_noise}")
         if self.policy_average is not None and not 0 < self.policy_average <= 1:
@@ -435,7 +443,7 @@ def expert_obs_norm(config: Config, env: Env, expert: Demos) -> pol.ObsNorm:
     w = mask / jnp.maximum(mask.sum(), 1.0)
     mean = jnp.einsum("n,nd->d", w, expert.obs)
     std = jnp.sqrt(jnp.einsum("n,nd->d", w, (expert.obs - mean) ** 2))
-    return pol.ObsNorm(mean, (std + 1e-3) ** 2, mask.sum())
+    return pol.ObsNorm(mean, (std + config.obs_std_eps) ** 2, mask.sum())
 
 
 def batch_sampler(config: Config, env: Env, demos, inter: Interaction | None, offline_pair: bool):
