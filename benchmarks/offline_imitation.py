@@ -154,15 +154,6 @@ def make_evaluator(env, trainer: loop.Trainer):
     return scores
 
 
-def first_reaching(curve_steps: np.ndarray, curve: np.ndarray, target: float) -> list[int | None]:
-    """Per run, the first env step count whose score is >= target (None if never)."""
-    out = []
-    for row in curve.T:
-        hit = np.flatnonzero(row >= target)
-        out.append(int(curve_steps[hit[0]]) if hit.size else None)
-    return out
-
-
 def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int, base_seed: int = 0) -> dict:
     trainer = s.make(s.config, env)
     scores = make_evaluator(env, trainer)
@@ -190,7 +181,7 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
     wall = time.perf_counter() - start
     curve = np.stack(curve)  # [evals, seeds]
     final = curve[-1]
-    reach = first_reaching(np.asarray(steps), curve, TARGET)
+    reach = ev.first_reaching(np.asarray(steps), curve, TARGET)
     extra = {"curve_current_iterate": np.stack(current).tolist()} if averaged else {}
     return {**extra, "method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds,
             "base_seed": base_seed,
@@ -356,12 +347,6 @@ def write(args, meta: dict, online: list, offline: list, replay_info: dict) -> N
     print("wrote", stem)
 
 
-def censored_median(reach: list) -> float:
-    """Median env steps to the target over seeds, a seed that never reached it (None) counting as
-    inf: finite only when at least half the seeds reached it."""
-    return float(np.median([np.inf if x is None else x for x in reach]))
-
-
 def target_lines(rows: list[dict]) -> list[str]:
     """The goal's check: ValueDICE >= TARGET on every seed at the end, and its median env steps to
     TARGET at most 1/10 of each GAIL row's in the same run (a seed that never reached it counts as
@@ -371,14 +356,14 @@ def target_lines(rows: list[dict]) -> list[str]:
     if "valuedice_online" not in by or not gails:
         return []
     vd = by["valuedice_online"]
-    vd_med = censored_median(vd["env_steps_to_target"])
+    vd_med = ev.censored_median(vd["env_steps_to_target"])
     reached = sum(x is not None for x in vd["env_steps_to_target"])
     lines = [f"Target: ValueDICE >= {TARGET} on every seed at the end: {vd['final_worst'] >= TARGET} "
              f"(final worst {vd['final_worst']:.3f}); {reached}/{vd['seeds']} seeds reached {TARGET}, median env "
              f"steps {'never' if np.isinf(vd_med) else int(vd_med)}."]
     for ga in gails:
         budget = ga["eval_env_steps"][-1]  # the env steps it ran
-        ga_med = censored_median(ga["env_steps_to_target"])
+        ga_med = ev.censored_median(ga["env_steps_to_target"])
         n = sum(x is not None for x in ga["env_steps_to_target"])
         if np.isinf(vd_med):
             verdict = "ratio not defined (ValueDICE's median seed never reached it)"

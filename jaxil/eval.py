@@ -1,4 +1,4 @@
-"""Vmapped evaluation episodes and the normalised score."""
+"""Vmapped evaluation episodes, the normalised score, and env steps to a target score."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxil.envs import Env
 
@@ -67,3 +68,16 @@ def with_random_actions(act: ActFn, spec, eps) -> ActFn:
         return jnp.where(flip, rand(None, obs, k_rand).astype(action.dtype), action)
 
     return noisy
+
+
+def first_reaching(steps, curve, target: float) -> list[int | None]:
+    """Per run, the first of ``steps`` [E] whose score in ``curve`` [E, runs] is >= ``target``
+    (None if never)."""
+    steps, curve = np.asarray(steps), np.asarray(curve)
+    return [int(steps[hit[0]]) if (hit := np.flatnonzero(col >= target)).size else None for col in curve.T]
+
+
+def censored_median(reach: list) -> float:
+    """Median of :func:`first_reaching`'s values over runs, a run that never reached the target
+    (None) counting as inf: finite only when at least half the runs reached it."""
+    return float(np.median([np.inf if x is None else x for x in reach]))

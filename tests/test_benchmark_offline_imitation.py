@@ -1,6 +1,10 @@
-"""benchmarks.offline_imitation's goal check (ValueDICE against GAIL), on hand-made rows."""
+"""benchmarks.offline_imitation's goal check (ValueDICE against GAIL), on hand-made rows, and the
+env-steps-to-target helpers of jaxil.eval it uses."""
+
+import numpy as np
 
 from benchmarks import offline_imitation as oi
+from jaxil import eval as ev
 
 
 def _row(method, reach, finals, budget):
@@ -8,10 +12,18 @@ def _row(method, reach, finals, budget):
             "eval_env_steps": [budget // 2, budget]}
 
 
+def test_first_reaching_takes_each_run_s_first_evaluation_at_the_target():
+    steps = [100, 200, 300]
+    curve = np.array([[0.5, 0.95, 0.2],
+                      [0.9, 0.80, 0.3],
+                      [0.2, 0.99, 0.4]])  # [evaluations, runs]
+    assert ev.first_reaching(steps, curve, 0.9) == [200, 100, None]  # 0.9 itself counts; a later dip does not undo it
+
+
 def test_censored_median_counts_a_seed_that_never_reached_as_infinite():
-    assert oi.censored_median([10, 30, 20]) == 20
-    assert oi.censored_median([10, None, 30, None]) == float("inf")  # the upper middle seed never reached it
-    assert oi.censored_median([10, None, 30, 20]) == 25
+    assert ev.censored_median([10, 30, 20]) == 20
+    assert ev.censored_median([10, None, 30, None]) == float("inf")  # the upper middle seed never reached it
+    assert ev.censored_median([10, None, 30, 20]) == 25
 
 
 def test_target_lines_by_hand():

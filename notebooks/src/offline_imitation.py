@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import jaxil
-from jaxil import algos, data, envs, experts, loop
+from jaxil import algos, data, envs, eval as ev, experts, loop
 from jaxil.algos import bc, filtered_bc, gail, iql, iqlearn, offpolicy, sqil, valuedice
 from jaxil.data import mixed
 from jaxil.rl import sac
@@ -122,15 +122,13 @@ def steps_to(name, target=0.9):
 def seed_steps_to(name, target=0.9):
     """Per seed, the first evaluated env step count scoring >= target (None: never), and their median
     with a seed that never got there counted as beyond the budget (None if that decides the median)."""
-    x, y = curves[name]
-    first = [int(x[np.flatnonzero(col >= target)[0]]) if (col >= target).any() else None for col in y.T]
-    censored = np.sort([f if f is not None else np.inf for f in first])
-    median = float(np.median(censored))
+    first = ev.first_reaching(*curves[name], target)
+    median = ev.censored_median(first)
     return first, (median if np.isfinite(median) else None)
 
 
-for name in curves:
-    first, median = seed_steps_to(name)
+reach = {name: seed_steps_to(name) for name in curves}
+for name, (first, median) in reach.items():
     print(f"{name}: every seed at 0.9 by {steps_to(name)}; per seed {first}; median {median}")
 
 # %% [markdown]
@@ -235,7 +233,7 @@ def cell(env_name, name, k):
 
 
 rows = [("Kostrikov et al. 2020, Fig. 2 (online, 1 traj)", "ValueDICE at expert level in ~10x fewer env steps than DAC",
-         "; ".join(f"{n}: {steps_to(n) or 'not reached'} [median {seed_steps_to(n)[1] or 'not reached'}]"
+         "; ".join(f"{n}: {steps_to(n) or 'not reached'} [median {reach[n][1] or 'not reached'}]"
                    for n in curves) + " env steps to 0.9 on every seed [median over seeds]",
          f"pendulum, {SEEDS_ONLINE} seeds")]
 for env_name in OFFLINE_ENVS:
@@ -252,7 +250,7 @@ for r in rows:
 summary = {"scale": SCALE, "online_env_steps": ONLINE_ENV_STEPS, "seeds_online": SEEDS_ONLINE,
            "seeds_offline": SEEDS_OFFLINE, "trajectories": TRAJECTORIES,
            "online": {n: {"env_steps": x.tolist(), "normalized": y.tolist(), "steps_to_0.9": steps_to(n),
-                          "seed_steps_to_0.9": seed_steps_to(n)[0], "median_steps_to_0.9": seed_steps_to(n)[1],
+                          "seed_steps_to_0.9": reach[n][0], "median_steps_to_0.9": reach[n][1],
                           "wall_s": online_wall[n]} for n, (x, y) in curves.items()},
            "offline": {e: {n: s.tolist() for n, s in by.items()} for e, by in offline.items()},
            "mixed": {"dataset_mean": dataset_mean, **{k: v.tolist() for k, v in mixed_scores.items()}},
