@@ -228,5 +228,24 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
+# What the console command reports as a one-line error: jaxil's checks of what it is given
+# (bad names, shapes, values, files). Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The ``jaxil`` console command: :func:`main`, with a bad input reported as
+    ``jaxil: error: ...`` on stderr and exit status 2 instead of a traceback
+    (``JAXIL_TRACEBACK=1`` shows the traceback)."""
+    try:
+        main(argv)
+    except USER_ERRORS as err:
+        if os.environ.get("JAXIL_TRACEBACK"):
+            raise
+        print(f"jaxil: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(run())

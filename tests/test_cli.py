@@ -27,6 +27,20 @@ def test_train_unknown_env_is_clear():
         cli.main(["train", "ppo", "--env", "cartpol", "--steps", "1"])
 
 
+def test_console_command_reports_a_bad_input_in_one_line(capsys, monkeypatch):
+    """`jaxil ...` (cli.run): a bad input is `jaxil: error: ...` on stderr and exit status 2, no
+    traceback; JAXIL_TRACEBACK=1 raises it as main() does."""
+    monkeypatch.delenv("JAXIL_TRACEBACK", raising=False)
+    assert cli.run(["train", "ppo", "--env", "cartpol", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxil: error: unknown env 'cartpol'") and "Traceback" not in err
+    assert cli.run(["train", "valuedice", "--env", "pendulum", "--steps", "1"]) == 2
+    assert "valuedice learns from demonstrations: give --demos" in capsys.readouterr().err
+    monkeypatch.setenv("JAXIL_TRACEBACK", "1")
+    with pytest.raises(ValueError, match="unknown env 'cartpol'"):
+        cli.run(["train", "ppo", "--env", "cartpol", "--steps", "1"])
+
+
 def test_collect_from_saved_policy(tmp_path):
     env = envs.make("cartpole")
     spec = pol.PolicySpec(env.spec, "categorical", (8,))
