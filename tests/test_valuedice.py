@@ -307,4 +307,25 @@ def test_brax_defaults_collect_as_the_papers_code():
     cfg, hp, steps = algos.defaults("valuedice", "hopper")
     assert (cfg.behavior_noise, hp.actor_lr, cfg.learning_starts) == (0.1, 1e-5, 2000)
     assert cfg.num_updates == cfg.env_steps_per_step == 4 and steps * cfg.env_steps_per_step == 60_000
-    assert algos.defaults("valuedice", "pendulum")[0].behavior_noise is None
+    assert algos.defaults("valuedice", "cartpole")[0].behavior_noise is None
+
+
+PENDULUM_RESULT = "offline_imitation-2026-12-06-cpu-online-valuedice-p0replay-avg-actor3e-5-200k-vs-gail.json"
+
+
+def test_pendulum_defaults_are_the_setting_of_the_measured_8_seed_run():
+    """`jaxil train valuedice --env pendulum` runs exactly the setting (config, hparams and budget) whose
+    8-seed result its comment cites; the offline mode keeps the shared defaults."""
+    import json
+    import os
+    from jaxil import algos
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "results", PENDULUM_RESULT)
+    with open(path) as f:
+        row = next(r for r in json.load(f)["online"] if r["method"] == "valuedice_online")
+    cfg, hp, steps = algos.defaults("valuedice", "pendulum")
+    assert repr(cfg) == row["setting"]["config"]
+    assert hp._asdict() == pytest.approx(row["setting"]["hparams"])
+    assert (steps, steps * cfg.env_steps_per_step) == (row["setting"]["trainer_steps"], row["setting"]["env_steps"])
+    assert (row["seeds"], row["trajectories"]) == (8, 1)
+    offline, offline_hp, _ = algos.defaults("valuedice", "pendulum", offline=True)
+    assert (offline.hidden, offline.policy_average, offline_hp.actor_lr) == ((256, 256), None, vd.Hparams().actor_lr)
