@@ -41,6 +41,18 @@ def test_target_lines_by_hand():
     assert blank == ""
 
 
+def test_target_lines_report_the_many_episode_end_score_beside_the_16_episode_one():
+    vd = _row("valuedice_online", [30_000, 50_000, 40_000, 60_000], [0.95, 0.91, 0.92, 0.97], 200_000)
+    vd |= {"final_episodes": 128, "final_many": [0.93, 0.89, 0.94, 0.96]}
+    sac = _row("gail", [8_000, 10_000, 9_000, 12_000], [1.0, 1.0, 1.0, 1.0], 12_000)
+    head, many, vs_sac, blank = oi.target_lines([vd, sac])
+    assert "every seed at the end: True" in head  # the 16-episode check stays the headline
+    # (0.93 + 0.89 + 0.94 + 0.96) / 4 = 0.93; the worst seed, 0.89, is below 0.9
+    assert many == ("- over 128 episodes at the end: >= 0.9 on every seed: False "
+                    "(per seed 0.93 0.89 0.94 0.96; mean 0.930, worst 0.890).")
+    assert "ratio 4.737" in vs_sac and blank == ""
+
+
 def test_target_lines_without_a_median_for_valuedice_or_without_gail():
     vd = _row("valuedice_online", [None, None, 30_000, 40_000], [0.2, 0.3, 0.95, 0.9], 200_000)
     ppo = _row("gail_ppo", [None] * 4, [0.0] * 4, 2_048_000)
