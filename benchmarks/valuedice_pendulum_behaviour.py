@@ -142,7 +142,8 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--env-steps", type=int, default=60_000)
     p.add_argument("--pick", type=int, default=None, help="draw the trajectory with this key (default: the first)")
-    p.add_argument("--episode", type=int, default=None, help="train on the shipped demos' episode E (default: the first)")
+    p.add_argument("--episode", type=int, default=None,
+                   help="train on the shipped demos' episode E (default: the first)")
     p.add_argument("--episodes", type=int, default=32)
     p.add_argument("--mirror", action="store_true",
                    help="train on the trajectory and its mirror image (a diagnostic; no longer one trajectory)")
@@ -196,7 +197,8 @@ def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
             "config": repr(s.config), "hparams": s.hparams._asdict()}
     with open(stem + ".json", "w") as f:
         json.dump({"meta": meta, "trajectory": cov, "rows": rows}, f, indent=1)
-    lines = [f"# Online ValueDICE's pendulum policies from one trajectory ({device}, jax {jax.__version__}, {date})", "",
+    lines = [f"# Online ValueDICE's pendulum policies from one trajectory ({device}, jax {jax.__version__}, "
+             f"{date})", "",
              f"Trajectory: theta {cov['theta'][0]:+.3f} to {cov['theta'][1]:+.3f} rad, theta_dot "
              f"{cov['theta_dot'][0]:+.2f} to {cov['theta_dot'][1]:+.2f}, torque {cov['torque'][0]:+.2f} to "
              f"{cov['torque'][1]:+.2f} ({cov['negative_torque_fraction']:.0%} negative); {args.env_steps} env steps, "
