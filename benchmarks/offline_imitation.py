@@ -161,7 +161,7 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
                final_episodes: int = 0) -> dict:
     trainer = s.make(s.config, env)
     scores = make_evaluator(env, trainer)
-    steps, curve, current, end = [], [], [], []
+    steps, curve, current = [], [], []
     # With policy_average set, the trainer's policy is the average of the iterates; the current
     # iterate (what a trainer without the average returns from the same state) is scored beside it.
     averaged = getattr(s.config, "policy_average", None) is not None
@@ -169,7 +169,6 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
                       if averaged else None)
 
     def on_chunk(done, state, metrics):
-        end[:] = [state]
         steps.append(done * trainer.env_steps_per_step)
         curve.append(scores(state, jax.random.PRNGKey(done)))
         if averaged:
@@ -181,8 +180,8 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
               + " ".join(f"{k} {v:.3g}" for k, v in sorted(last.items())), flush=True)
 
     start = time.perf_counter()
-    loop.run(trainer, jax.random.split(jax.random.PRNGKey(base_seed), seeds), s.hparams, s.steps, demos=demos,
-             chunk_steps=s.chunk_steps, on_chunk=on_chunk)
+    result = loop.run(trainer, jax.random.split(jax.random.PRNGKey(base_seed), seeds), s.hparams, s.steps,
+                      demos=demos, chunk_steps=s.chunk_steps, on_chunk=on_chunk)
     wall = time.perf_counter() - start
     curve = np.stack(curve)  # [evals, seeds]
     final = curve[-1]
@@ -191,7 +190,7 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
     if final_episodes:
         # The end state again, over many more episodes (own key): separates a policy below the target
         # from the spread of a 16-episode estimate over random initial states.
-        many = make_evaluator(env, trainer, final_episodes)(end[0], jax.random.PRNGKey(2**31 - 1))
+        many = make_evaluator(env, trainer, final_episodes)(result.state, jax.random.PRNGKey(2**31 - 1))
         extra |= {"final_episodes": final_episodes, "final_many": many.tolist()}
     return {**extra, "method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds,
             "base_seed": base_seed,
