@@ -17,7 +17,7 @@ import numpy as np
 # registering them: learning rates are ``lr`` / ``*_lr``, weights ``*_coef`` ...
 _UNIT_INTERVAL = {"gamma", "gae_lambda", "tau", "beta_decay", "learner_eps", "expectile", "top_fraction"}
 _POSITIVE = {"max_grad_norm", "init_alpha", "clip_eps", "temperature", "max_weight"}
-_NON_NEGATIVE = {"eps", "grad_penalty", "beta"}
+_NON_NEGATIVE = {"eps", "grad_penalty", "beta", "actor_lr_decay"}
 # A negative reward scale flips the reward, which is odd but not meaningless.
 _ANY_SIGN = {"reward_scale"}
 

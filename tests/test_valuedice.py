@@ -1,11 +1,13 @@
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
-from jaxil import data, envs, experts, loop, nets, policy as pol
+from jaxil import data, envs, experts, loop, nets, policy as pol, validate
 from jaxil.algos import offpolicy as op, valuedice as vd
 from jaxil.types import Transition
 from tests.batching import ALONE, check_run_is_independent_of_batch
@@ -106,6 +108,50 @@ def test_nu_descends_and_the_actor_ascends_the_objective(cartpole, who):
         assert objective[-1] < objective[0] - 1e-3, objective
     else:
         assert objective[-1] > objective[0] + 1e-3, objective
+
+
+def test_linear_decay_runs_update_k_at_lr_times_one_minus_k_over_the_decay():
+    params = {"w": jnp.ones(3)}
+    opt_state = optax.adam(1e-3).init(params)
+    seen, constant = [], []
+    for _ in range(6):
+        seen.append(float(op.linear_decay(2.0, 4.0, opt_state)))
+        constant.append(float(op.linear_decay(2.0, 0.0, opt_state)))
+        _, opt_state = op.adam_step(1e-3, params, opt_state, params)
+    np.testing.assert_allclose(seen, [2.0, 1.5, 1.0, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(constant, [2.0] * 6)
+
+
+def test_actor_rate_decay_freezes_the_policy_after_its_updates_while_nu_keeps_learning(cartpole):
+    cfg = vd.Config(hidden=(16,), batch_size=32)
+    learner = vd.learner(cfg, cartpole)
+    expert, replay = _fixed_batches(cartpole, cfg)
+    kept = {}
+    for decay in (0.0, 3.0):
+        hp = vd.Hparams(nu_lr=1e-2, actor_lr=1e-2, actor_lr_decay=decay)
+        update = jax.jit(lambda p, k: learner.update(p, expert, replay, expert.obs, k, hp))
+        params = learner.init(jax.random.PRNGKey(0), hp, pol.ObsNorm.create(4))
+        history, rates = [params], []
+        for i in range(5):
+            params, metrics = update(params, jax.random.PRNGKey(i))
+            history.append(params)
+            rates.append(float(metrics["actor_lr"]))
+        kept[decay] = history, rates
+    (constant, constant_rates), (decayed, decayed_rates) = kept[0.0], kept[3.0]
+    np.testing.assert_allclose(constant_rates, [1e-2] * 5)
+    np.testing.assert_allclose(decayed_rates, [1e-2, 1e-2 * 2 / 3, 1e-2 / 3, 0.0, 0.0], rtol=1e-6)
+    actor = lambda p: p.actor["actor"]
+    # the first update is the same whatever the decay; from the 4th on the decayed actor stays put
+    chex.assert_trees_all_equal(actor(decayed[1]), actor(constant[1]))
+    chex.assert_trees_all_equal(actor(decayed[3]), actor(decayed[4]), actor(decayed[5]))
+    moved = lambda a, b: max(float(jnp.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    assert moved(actor(constant[3]), actor(constant[5])) > 0
+    assert moved(decayed[3].nu, decayed[5].nu) > 0
+
+
+def test_a_negative_actor_rate_decay_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"valuedice Hparams.actor_lr_decay = -1.0: .* >= 0"):
+        validate.check_hparams(vd.Hparams(actor_lr_decay=-1.0), "valuedice")
 
 
 def test_continuous_entropy_is_minus_the_log_prob_of_the_sampled_squashed_action():
@@ -324,7 +370,11 @@ def test_pendulum_defaults_are_the_setting_of_the_measured_8_seed_run():
         row = next(r for r in json.load(f)["online"] if r["method"] == "valuedice_online")
     cfg, hp, steps = algos.defaults("valuedice", "pendulum")
     assert repr(cfg) == row["setting"]["config"]
-    assert hp._asdict() == pytest.approx(row["setting"]["hparams"])
+    saved = row["setting"]["hparams"]
+    assert {k: v for k, v in hp._asdict().items() if k in saved} == pytest.approx(saved)
+    # fields added after the run must be at the values that reproduce it (actor_lr_decay 0: constant)
+    added = {k: v for k, v in hp._asdict().items() if k not in saved}
+    assert added == {k: getattr(vd.Hparams(), k) for k in added} and set(added) <= {"actor_lr_decay"}
     assert (steps, steps * cfg.env_steps_per_step) == (row["setting"]["trainer_steps"], row["setting"]["env_steps"])
     assert (row["seeds"], row["trajectories"]) == (8, 1)
     offline, offline_hp, _ = algos.defaults("valuedice", "pendulum", offline=True)

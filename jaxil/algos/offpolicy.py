@@ -534,6 +534,18 @@ def orthogonal_regularization(params) -> jax.Array:
     return total
 
 
+def linear_decay(lr, decay_updates, opt_state):
+    """``lr`` falling linearly to 0 over the first ``decay_updates`` Adam updates.
+
+    The update count is Adam's own (``count`` in ``opt_state``), so the rate needs no
+    step counter of its own: update k (0-based) runs at ``lr * max(0, 1 - k / decay_updates)``.
+    ``decay_updates`` 0 leaves ``lr`` constant. Both may be traced (a swept field).
+    """
+    count = optax.tree_utils.tree_get(opt_state, "count").astype(jnp.float32)
+    fraction = jnp.clip(1.0 - count / jnp.maximum(decay_updates, 1.0), 0.0, 1.0)
+    return jnp.where(decay_updates > 0, lr * fraction, lr)
+
+
 def adam_step(lr, grads, opt_state, params):
     """One Adam step; built from a traced learning rate (Adam's state does not depend on it)."""
     updates, opt_state = optax.adam(lr).update(grads, opt_state, params)
