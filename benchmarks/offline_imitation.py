@@ -358,6 +358,17 @@ def write(args, meta: dict, online: list, offline: list, replay_info: dict) -> N
     print("wrote", stem)
 
 
+def window_line(row: dict) -> str:
+    """The end judged over a window instead of one evaluation: each seed's mean over the last fifth of
+    its evaluations (at least one), and the lowest single evaluation in that window."""
+    steps, curve = row["eval_env_steps"], np.asarray(row["curve"])  # [evals], [evals, seeds]
+    n = max(1, len(steps) // 5)
+    means, lowest = curve[-n:].mean(0), curve[-n:].min(0)
+    return (f"- mean of the last {n} evaluations ({steps[-n]}-{steps[-1]} env steps): >= {TARGET} on every seed: "
+            f"{bool(means.min() >= TARGET)} (per seed {' '.join(f'{x:.2f}' for x in means)}; worst "
+            f"{means.min():.3f}; lowest single evaluations {' '.join(f'{x:.2f}' for x in lowest)}).")
+
+
 def target_lines(rows: list[dict]) -> list[str]:
     """The goal's check: ValueDICE >= TARGET on every seed at the end, and its median env steps to
     TARGET at most 1/10 of each GAIL row's in the same run (a seed that never reached it counts as
@@ -377,6 +388,8 @@ def target_lines(rows: list[dict]) -> list[str]:
         lines.append(f"- over {vd['final_episodes']} episodes at the end: >= {TARGET} on every seed: "
                      f"{bool(many.min() >= TARGET)} (per seed {' '.join(f'{x:.2f}' for x in many)}; "
                      f"mean {many.mean():.3f}, worst {many.min():.3f}).")
+    if "curve" in vd:
+        lines.append(window_line(vd))
     for ga in gails:
         budget = ga["eval_env_steps"][-1]  # the env steps it ran
         ga_med = ev.censored_median(ga["env_steps_to_target"])

@@ -53,6 +53,18 @@ def test_target_lines_report_the_many_episode_end_score_beside_the_16_episode_on
     assert "ratio 4.737" in vs_sac and blank == ""
 
 
+def test_target_lines_judge_the_end_over_the_last_fifth_of_the_evaluations():
+    vd = _row("valuedice_online", [5000, 5000], [0.95, 0.6], 50_000)
+    vd["eval_env_steps"] = list(range(5000, 50_001, 5000))  # 10 evaluations: the window is the last 2
+    vd["curve"] = [[0.5, 0.5]] * 8 + [[0.92, 0.98], [0.96, 0.6]]
+    sac = _row("gail", [8_000, 10_000], [1.0, 1.0], 12_000)
+    head, window, vs_sac, blank = oi.target_lines([vd, sac])
+    # seed 0: (0.92 + 0.96) / 2 = 0.94; seed 1: (0.98 + 0.6) / 2 = 0.79
+    assert window == ("- mean of the last 2 evaluations (45000-50000 env steps): >= 0.9 on every seed: False "
+                      "(per seed 0.94 0.79; worst 0.790; lowest single evaluations 0.92 0.60).")
+    assert "every seed at the end: False" in head and blank == ""
+
+
 def test_target_lines_without_a_median_for_valuedice_or_without_gail():
     vd = _row("valuedice_online", [None, None, 30_000, 40_000], [0.2, 0.3, 0.95, 0.9], 200_000)
     ppo = _row("gail_ppo", [None] * 4, [0.0] * 4, 2_048_000)
