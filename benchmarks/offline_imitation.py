@@ -358,6 +358,11 @@ def write(args, meta: dict, online: list, offline: list, replay_info: dict) -> N
     print("wrote", stem)
 
 
+def per_seed(values) -> str:
+    """One score per seed, to two decimals: ``0.93 0.95 0.68``."""
+    return " ".join(f"{x:.2f}" for x in values)
+
+
 def window_line(row: dict) -> str:
     """The end judged over a window instead of one evaluation: each seed's mean over the last fifth of
     its evaluations (at least one), and the lowest single evaluation in that window."""
@@ -365,8 +370,8 @@ def window_line(row: dict) -> str:
     n = max(1, len(steps) // 5)
     means, lowest = curve[-n:].mean(0), curve[-n:].min(0)
     return (f"- mean of the last {n} evaluations ({steps[-n]}-{steps[-1]} env steps): >= {TARGET} on every seed: "
-            f"{bool(means.min() >= TARGET)} (per seed {' '.join(f'{x:.2f}' for x in means)}; worst "
-            f"{means.min():.3f}; lowest single evaluations {' '.join(f'{x:.2f}' for x in lowest)}).")
+            f"{bool(means.min() >= TARGET)} (per seed {per_seed(means)}; worst "
+            f"{means.min():.3f}; lowest single evaluations {per_seed(lowest)}).")
 
 
 def target_lines(rows: list[dict]) -> list[str]:
@@ -386,7 +391,7 @@ def target_lines(rows: list[dict]) -> list[str]:
     if "final_many" in vd:
         many = np.asarray(vd["final_many"])
         lines.append(f"- over {vd['final_episodes']} episodes at the end: >= {TARGET} on every seed: "
-                     f"{bool(many.min() >= TARGET)} (per seed {' '.join(f'{x:.2f}' for x in many)}; "
+                     f"{bool(many.min() >= TARGET)} (per seed {per_seed(many)}; "
                      f"mean {many.mean():.3f}, worst {many.min():.3f}).")
     if "curve" in vd:
         lines.append(window_line(vd))
