@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import chex
@@ -255,6 +256,39 @@ def test_policy_average_is_the_moving_average_of_the_kept_iterates_and_leaves_tr
     for bad in (0.0, 1.5, -0.1):
         with pytest.raises(ValueError, match="policy_average"):
             vd.Config(policy_average=bad)
+
+
+def test_tail_average_is_the_plain_mean_of_the_iterates_after_its_start(pendulum_setup):
+    env, demos, _ = pendulum_setup
+    tau, start, hp = 0.25, 2, vd.Hparams(actor_lr=1e-2)
+    cfg = vd.Config(num_envs=2, learning_starts=4, buffer_size=64, policy_average=tau,
+                    policy_average_from=start, **TINY)
+    trainer = vd.make_train(cfg, env)
+    plain = vd.make_train(dataclasses.replace(cfg, policy_average=None, policy_average_from=None), env)
+    state = jax.jit(trainer.init)(jax.random.PRNGKey(5), demos, hp)
+    other = jax.jit(plain.init)(jax.random.PRNGKey(5), demos, hp)
+    states = [state]
+    for _ in range(6):  # 1 update per step, kept from step 2 on: kept updates 0, 1, 2, ..., 5
+        state, _ = jax.jit(trainer.step)(state, demos, hp)
+        other, _ = jax.jit(plain.step)(other, demos, hp)
+        states.append(state)
+    jax.tree.map(np.testing.assert_array_equal, state.learner, other.learner)  # training is unchanged
+    assert [int(s.kept_updates) for s in states] == [0, 0, 1, 2, 3, 4, 5]
+    it = [jax.tree.map(lambda x: np.asarray(x, np.float64), s.learner.actor["actor"]) for s in states]
+    ema = lambda avg, x: jax.tree.map(lambda a, b: a + tau * (b - a), avg, x)
+    mean = lambda xs: jax.tree.map(lambda *a: sum(a) / len(a), *xs)
+    # kept updates 1, 2 (steps 2, 3) fold in at tau; the 3rd (step 4) restarts the average at the
+    # iterate, and from then on it is the plain mean of iterates 4.. (steps 4, 5, 6).
+    want = {1: it[0], 2: ema(it[0], it[2]), 3: ema(ema(it[0], it[2]), it[3]), 4: it[4], 5: mean(it[4:6]),
+            6: mean(it[4:7])}
+    for i, w in want.items():
+        jax.tree.map(lambda got, w: np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-7),
+                     states[i].average["actor"], w)
+    assert np.isclose(float(op.average_rate(cfg, jnp.asarray(start + 5))), 0.2)
+    assert np.isclose(float(op.average_rate(cfg, jnp.asarray(start))), tau)
+    for bad in (dict(policy_average_from=-1, policy_average=0.1), dict(policy_average_from=10)):
+        with pytest.raises(ValueError, match="policy_average_from"):
+            vd.Config(**bad)
 
 
 def test_offline_takes_an_expert_and_replay_pair_per_run(cartpole):

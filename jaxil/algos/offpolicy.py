@@ -317,6 +317,12 @@ class Config:
     are still driven by the current policy, so training is unchanged. Both methods are
     min-max games (pi against nu or Q), whose last iterate can circle the solution while
     the average of the iterates settles. None: the current policy (as in both papers)."""
+    policy_average_from: int | None = None
+    """With ``policy_average`` set: after this many kept updates the average restarts at the
+    current iterate and becomes the uniform mean of the iterates from then on (tail, or
+    Polyak-Ruppert, averaging: the k-th kept update after the start folds in at rate 1/k),
+    so the end state weighs the whole tail alike instead of the last ~1/tau updates. Before
+    it, the moving average at rate ``policy_average``. None: the moving average throughout."""
 
     def __post_init__(self):
         if self.initial_states not in INITIAL_STATES:
@@ -334,6 +340,9 @@ class Config:
             raise ValueError(f"behavior_noise must be None or >= 0, got {self.behavior_noise}")
         if self.policy_average is not None and not 0 < self.policy_average <= 1:
             raise ValueError(f"policy_average must be None or in (0, 1], got {self.policy_average}")
+        if self.policy_average_from is not None and (self.policy_average is None or self.policy_average_from < 0):
+            raise ValueError(f"policy_average_from must be None or >= 0 with policy_average set, got "
+                             f"policy_average_from={self.policy_average_from}, policy_average={self.policy_average}")
         if 2 * self.num_envs > self.buffer_size:
             raise ValueError(f"buffer_size={self.buffer_size} cannot hold one step of {self.num_envs} envs")
 
@@ -372,6 +381,8 @@ class State(NamedTuple):
     key: jax.Array
     average: dict | None = None
     """The moving average of the policy's params (``Config.policy_average``), else None."""
+    kept_updates: jax.Array | None = None
+    """How many updates have been kept so far (with ``Config.policy_average``), else None."""
 
 
 def interaction_init(config: Config, env: Env, key: jax.Array) -> Interaction:
@@ -490,7 +501,8 @@ def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_
         norm = expert_obs_norm(config, env, demos.expert if offline_pair else demos)
         params = learner.init(k_learn, hp, norm)
         average = None if config.policy_average is None else learner.policy(params)
-        return State(params, inter, key, average)
+        kept = None if config.policy_average is None else jnp.zeros((), jnp.int32)
+        return State(params, inter, key, average, kept)
 
     def step_fn(state: State, demos, hp):
         check_demos(demos, env, offline_pair, algo)
@@ -502,19 +514,20 @@ def make_trainer(config: Config, env: Env, learner: Learner, algo: str, offline_
         sample = batch_sampler(config, env, demos, inter, offline_pair)
 
         def one_update(carry, k):
-            params, average = carry
+            params, average, kept = carry
             expert, replay, init_obs, k_u = sample(k)
             new, m = learner.update(params, expert, replay, init_obs, k_u, hp)
             params = jax.tree.map(lambda a, b: jnp.where(ready, a, b), new, params)
             if average is not None:  # before learning_starts params stay at init, and so does the average
-                tau = config.policy_average
+                kept = kept + ready.astype(kept.dtype)
+                tau = average_rate(config, kept)
                 average = jax.tree.map(lambda avg, x: avg + tau * (x - avg) if jnp.issubdtype(avg.dtype, jnp.inexact)
                                        else x, average, learner.policy(params))
-            return (params, average), m
+            return (params, average, kept), m
 
-        (params, average), m = jax.lax.scan(one_update, (state.learner, state.average),
-                                            jax.random.split(k_upd, config.num_updates))
-        return State(params, inter, key, average), {**jax.tree.map(jnp.mean, m), **metrics}
+        (params, average, kept), m = jax.lax.scan(one_update, (state.learner, state.average, state.kept_updates),
+                                                  jax.random.split(k_upd, config.num_updates))
+        return State(params, inter, key, average, kept), {**jax.tree.map(jnp.mean, m), **metrics}
 
     def policy_fn(state: State):
         return learner.policy(state.learner) if config.policy_average is None else state.average
@@ -532,6 +545,20 @@ def orthogonal_regularization(params) -> jax.Array:
             gram = w.T @ w
             total = total + jnp.sum((gram * (1 - jnp.eye(gram.shape[0]))) ** 2)
     return total
+
+
+def average_rate(config: Config, kept: jax.Array) -> jax.Array:
+    """The rate at which the ``kept``-th kept update folds into the policy's average.
+
+    ``config.policy_average`` until ``config.policy_average_from`` updates are kept; the
+    j-th kept update after that at 1 / j (so the first one restarts the average at the
+    current iterate, and from then on the average is the plain mean of the tail's iterates).
+    """
+    tau = jnp.asarray(config.policy_average, jnp.float32)
+    if config.policy_average_from is None:
+        return tau
+    j = kept - config.policy_average_from
+    return jnp.where(j >= 1, 1.0 / jnp.maximum(j, 1).astype(jnp.float32), tau)
 
 
 def linear_decay(lr, decay_updates, opt_state):
