@@ -165,8 +165,10 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
     # With policy_average set, the trainer's policy is the average of the iterates; the current
     # iterate (what a trainer without the average returns from the same state) is scored beside it.
     averaged = getattr(s.config, "policy_average", None) is not None
-    plain = dataclasses.replace(s.config, policy_average=None, policy_average_from=None) if averaged else None
-    current_scores = make_evaluator(env, s.make(plain, env)) if averaged else None
+    current_scores = None
+    if averaged:
+        plain = dataclasses.replace(s.config, policy_average=None, policy_average_from=None)
+        current_scores = make_evaluator(env, s.make(plain, env))
 
     def on_chunk(done, state, metrics):
         steps.append(done * trainer.env_steps_per_step)

@@ -267,10 +267,10 @@ def test_tail_average_is_the_plain_mean_of_the_iterates_after_its_start(pendulum
     plain = vd.make_train(dataclasses.replace(cfg, policy_average=None, policy_average_from=None), env)
     state = jax.jit(trainer.init)(jax.random.PRNGKey(5), demos, hp)
     other = jax.jit(plain.init)(jax.random.PRNGKey(5), demos, hp)
-    states = [state]
+    step, plain_step, states = jax.jit(trainer.step), jax.jit(plain.step), [state]
     for _ in range(6):  # 1 update per step, kept from step 2 on: kept updates 0, 1, 2, ..., 5
-        state, _ = jax.jit(trainer.step)(state, demos, hp)
-        other, _ = jax.jit(plain.step)(other, demos, hp)
+        state, _ = step(state, demos, hp)
+        other, _ = plain_step(other, demos, hp)
         states.append(state)
     jax.tree.map(np.testing.assert_array_equal, state.learner, other.learner)  # training is unchanged
     assert [int(s.kept_updates) for s in states] == [0, 0, 1, 2, 3, 4, 5]
