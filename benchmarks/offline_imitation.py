@@ -298,6 +298,28 @@ def report_offline(rows: list[dict], replay_info: dict) -> list[str]:
     return lines
 
 
+def check_args(p: argparse.ArgumentParser, args, wanted: set[str]):
+    """Refuses, through ``p.error``, what would otherwise run silently wrong: a method or a ``--set``
+    target that names no method (a bare ``hidden=...`` would be ignored), a negative count.
+    Returns the online and offline settings with the assignments applied."""
+    for flag in ("seeds", "final_episodes", "online_trajectories"):
+        value = getattr(args, flag)
+        lowest = 0 if flag == "final_episodes" else 1
+        if value is not None and value < lowest:
+            p.error(f"--{flag.replace('_', '-')} {value}: must be >= {lowest}")
+    online_set = online_settings(args.quick, args.online_env)
+    offline_set = offline_settings(args.quick)
+    known = set(online_set) | set(offline_set)
+    if wanted - known:
+        p.error(f"--methods: unknown {sorted(wanted - known)}; the methods are {sorted(known)}")
+    for item in args.assignments:
+        target, eq, _ = item.partition("=")
+        method, dot, field = target.partition(".")
+        if not (eq and dot and field) or method not in known:
+            p.error(f"--set {item!r}: expected METHOD.FIELD=VALUE with METHOD one of {sorted(known)}")
+    return override(online_set, args.assignments), override(offline_set, args.assignments)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--part", default="all", choices=("online", "offline", "all"))
@@ -317,13 +339,16 @@ def main(argv=None) -> None:
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
     wanted = set(filter(None, args.methods.split(",")))
+    # Every setting is built and overridden before anything trains, so a typo fails at once
+    # instead of hours in, after the online part's results were computed but not yet written.
+    online_set, offline_set = check_args(p, args, wanted)
     online, offline, replay_info = [], [], {}
     if args.part in ("online", "all"):
         env = envs.make(args.online_env)
         demos, _ = data.load_demos(experts.resolve_demos(args.online_env), env)
         key = None if args.online_pick is None else jax.random.PRNGKey(args.online_pick)
         chosen = data.to_jax(data.select_trajectories(demos, args.online_trajectories, key))
-        for name, s in override(online_settings(args.quick, args.online_env), args.assignments).items():
+        for name, s in online_set.items():
             if not wanted or name in wanted:
                 online.append(run_online(name, s, env, chosen, args.seeds or 8, args.online_trajectories,
                                          args.seed, args.final_episodes))
@@ -332,7 +357,7 @@ def main(argv=None) -> None:
             env = envs.make(env_name)
             expert, _ = data.load_demos(experts.resolve_demos(env_name), env)
             replay, replay_info[env_name] = replay_dataset(env_name)
-            for name, s in override(offline_settings(args.quick), args.assignments).items():
+            for name, s in offline_set.items():
                 if not wanted or name in wanted:
                     offline.append(run_offline(name, s, env, expert, replay, args.seeds or 5))
     meta = {"device": device_name(), "backend": jax.default_backend(), "jax": jax.__version__,

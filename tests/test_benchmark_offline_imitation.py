@@ -2,6 +2,7 @@
 env-steps-to-target helpers of jaxil.eval it uses."""
 
 import numpy as np
+import pytest
 
 from benchmarks import offline_imitation as oi
 from jaxil import eval as ev
@@ -84,3 +85,30 @@ def test_curve_lines_by_hand():
     short = dict(row, eval_env_steps=[1000], curve=[[0.5]])
     del short["curve_current_iterate"]
     assert oi.curve_lines([short])[2] == "- valuedice_online: 1k 0.50 / 0.50"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--set", "hidden=[64,64]"], "--set 'hidden=[64,64]': expected METHOD.FIELD=VALUE"),
+    (["--set", "valuedice_onlin.actor_lr=1e-5"], "METHOD one of"),
+    (["--set", "valuedice_online.actor_lr"], "expected METHOD.FIELD=VALUE"),
+    (["--methods", "valuedice_online,gial"], "--methods: unknown ['gial']"),
+    (["--final-episodes", "-1"], "--final-episodes -1: must be >= 0"),
+    (["--seeds", "0"], "--seeds 0: must be >= 1"),
+    (["--online-trajectories", "0"], "--online-trajectories 0: must be >= 1"),
+])
+def test_bad_arguments_are_refused_by_name_before_anything_runs(argv, says, monkeypatch, capsys, tmp_path):
+    ran = []
+    monkeypatch.setattr(oi, "run_online", lambda *a, **k: ran.append(a))
+    monkeypatch.setattr(oi, "run_offline", lambda *a, **k: ran.append(a))
+    with pytest.raises(SystemExit) as exit_:
+        oi.main(argv + ["--out", str(tmp_path)])
+    assert exit_.value.code == 2 and says in capsys.readouterr().err
+    assert ran == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_field_of_an_offline_method_fails_before_the_online_part_trains(monkeypatch, tmp_path):
+    ran = []
+    monkeypatch.setattr(oi, "run_online", lambda *a, **k: ran.append(a))
+    with pytest.raises(SystemExit, match="bc has no field 'no_such_field'"):
+        oi.main(["--part", "all", "--set", "bc.no_such_field=1", "--out", str(tmp_path)])
+    assert ran == []
