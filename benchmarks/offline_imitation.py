@@ -125,8 +125,10 @@ def parse_value(value: str):
 def override(settings: dict[str, Setting], assignments: list[str]) -> dict[str, Setting]:
     """Applies ``METHOD.FIELD=VALUE`` to the method's Config or Hparams (or steps / env_steps)."""
     for item in assignments:
-        target, _, value = item.partition("=")
+        target, eq, value = item.partition("=")
         method, _, field = target.partition(".")
+        if not (eq and field):
+            raise SystemExit(f"--set {item!r}: expected METHOD.FIELD=VALUE")
         if method not in settings:
             continue
         s = settings[method]
@@ -313,9 +315,7 @@ def check_args(p: argparse.ArgumentParser, args, wanted: set[str]):
     if wanted - known:
         p.error(f"--methods: unknown {sorted(wanted - known)}; the methods are {sorted(known)}")
     for item in args.assignments:
-        target, eq, _ = item.partition("=")
-        method, dot, field = target.partition(".")
-        if not (eq and dot and field) or method not in known:
+        if item.partition("=")[0].partition(".")[0] not in known:
             p.error(f"--set {item!r}: expected METHOD.FIELD=VALUE with METHOD one of {sorted(known)}")
     return override(online_set, args.assignments), override(offline_set, args.assignments)
 
