@@ -18,6 +18,9 @@ import numpy as np
 _UNIT_INTERVAL = {"gamma", "gae_lambda", "tau", "beta_decay", "learner_eps", "expectile", "top_fraction"}
 _POSITIVE = {"max_grad_norm", "init_alpha", "clip_eps", "temperature", "max_weight"}
 _NON_NEGATIVE = {"eps", "grad_penalty", "beta", "actor_lr_decay"}
+# A mixing weight whose other side must keep some weight: ValueDICE's replay_reg alpha gives
+# the expert data 1 - alpha; at 1 the objective has no expert term left, above 1 a negative one.
+_BELOW_ONE = {"replay_reg"}
 # A negative reward scale flips the reward, which is odd but not meaningless.
 _ANY_SIGN = {"reward_scale"}
 
@@ -42,6 +45,8 @@ def _rule(field: str) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
     if field in ("lr", "learning_rate") or field.endswith("_lr"):
         # 0 is allowed: a frozen network is a legitimate control in a sweep.
         return (lambda x: x >= 0), "a learning rate must be >= 0"
+    if field in _BELOW_ONE:
+        return (lambda x: (x >= 0) & (x < 1)), "must lie in [0, 1)"
     if field in _UNIT_INTERVAL:
         return (lambda x: (x >= 0) & (x <= 1)), "must lie in [0, 1]"
     if field in _POSITIVE:

@@ -36,6 +36,9 @@ def test_every_default_hparams_passes(algo):
     # Names shared by other algorithms' Hparams (IQL, ValueDICE ...), checked by the same rules.
     ("x", NamedTuple("Hparams", [("expectile", float)])(1.2), r"x Hparams.expectile = 1.2: must lie in \[0, 1\]"),
     ("x", NamedTuple("Hparams", [("ortho_reg", float)])(-1.0), r"x Hparams.ortho_reg = -1.0: a coefficient"),
+    # alpha = 1 leaves ValueDICE no expert term; above 1 the expert's weight is negative.
+    ("valuedice", algos.valuedice.Hparams(replay_reg=1.0), r"valuedice Hparams.replay_reg = 1.0: must lie in \[0, 1\)"),
+    ("valuedice", algos.valuedice.Hparams(replay_reg=-0.1), r"valuedice Hparams.replay_reg = -0.1: must lie in"),
 ])
 def test_nonsensical_hparams_name_algo_field_and_value(algo, hparams, message):
     with pytest.raises(ValueError, match=message):
