@@ -291,6 +291,31 @@ def test_tail_average_is_the_plain_mean_of_the_iterates_after_its_start(pendulum
             vd.Config(**bad)
 
 
+def test_the_tail_mean_follows_a_drift_below_float32_resolution():
+    # Iterates near 1 drifting by 1e-3 over 100k updates (a late tail at a decayed rate): each
+    # 1/j share of a step lies below half an ulp of the mean, so a plain float32 running mean
+    # never moves; the compensated one must land on the float64 mean of the same iterates.
+    n = 100_000
+    drift = (1.0 + 1e-3 * np.arange(1, n + 1) / n).astype(np.float32)
+    xs = {"w": jnp.stack([drift, -drift / 3], 1), "count": jnp.arange(n)}
+
+    def fold(carry, xj):
+        (avg, err), j = carry
+        return (op.fold_into_average(avg, err, xj, 1.0 / j), j + 1.0), None
+
+    start = {"w": jnp.zeros(2), "count": jnp.zeros((), jnp.int32)}
+    ((got, _), _), _ = jax.lax.scan(fold, ((start, jax.tree.map(jnp.zeros_like, start)), 1.0), xs)
+    want = np.stack([drift, -drift / 3], 1).astype(np.float64).mean(0)
+    np.testing.assert_allclose(np.asarray(got["w"], np.float64), want, rtol=0, atol=2e-7)
+    assert int(got["count"]) == n - 1  # a non-float leaf takes the latest value
+
+    def plain(avg, xj_j):
+        xj, j = xj_j
+        return avg + (xj - avg) / j, None
+    naive = jax.lax.scan(plain, jnp.zeros(2), (xs["w"], jnp.arange(1, n + 1, dtype=jnp.float32)))[0]
+    assert np.abs(np.asarray(naive, np.float64) - want).max() > 1e-4  # what the compensation is for
+
+
 def test_offline_takes_an_expert_and_replay_pair_per_run(cartpole):
     d, _ = data.load_demos(experts.resolve_demos("cartpole"), cartpole)
     trainer = vd.make_train(vd.Config(offline=True, **TINY), cartpole)
