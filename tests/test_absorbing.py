@@ -138,6 +138,12 @@ def test_check_demos_errors():
         op.check_demos(d, env, True, "ValueDICE")
     with pytest.raises(ValueError, match="num_envs, train_freq"):
         op.Config(num_updates=0)
+    # one step writes num_envs x train_freq rows, twice that with an absorbing row per termination
+    with pytest.raises(ValueError, match=r"buffer_size=32 cannot hold one step's 64 rows \(num_envs=4 x "
+                                         r"train_freq=8 x 2 with absorbing rows\)"):
+        op.Config(num_envs=4, train_freq=8, buffer_size=32)
+    op.Config(num_envs=4, train_freq=8, buffer_size=32, absorbing=False)
+    op.Config(num_envs=4, train_freq=8, buffer_size=32, offline=True)  # offline has no buffer
 
 
 def test_episode_starts_of_expert_and_replay_data():

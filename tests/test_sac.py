@@ -197,6 +197,9 @@ def test_vmapped_seed_equals_its_single_run_and_nothing_learns_before_learning_s
 def test_config_validation(pendulum):
     with pytest.raises(ValueError, match="SAC sizes must be >= 1"):
         sac.Config(num_updates=0)
+    with pytest.raises(ValueError, match=r"buffer_size=64 cannot hold one step's 100 rows "
+                                         r"\(num_envs=2 x train_freq=50\)"):
+        sac.Config(num_envs=2, train_freq=50, buffer_size=64)
     with pytest.raises(ValueError, match="SAC needs continuous actions"):
         sac.make_train(sac.Config(), envs.make("cartpole"))
 

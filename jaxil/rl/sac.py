@@ -67,6 +67,9 @@ class Config:
             raise ValueError(f"SAC sizes must be >= 1, got {self}")
         if self.learning_starts < 0:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+        if self.num_envs * self.train_freq > self.buffer_size:
+            raise ValueError(f"buffer_size={self.buffer_size} cannot hold one step's {self.num_envs * self.train_freq}"
+                             f" rows (num_envs={self.num_envs} x train_freq={self.train_freq})")
 
     @property
     def env_steps_per_step(self) -> int:
