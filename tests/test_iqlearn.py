@@ -35,6 +35,8 @@ def test_iq_losses_by_hand():
 def test_unknown_value_term_is_refused():
     with pytest.raises(ValueError, match="value_term"):
         iq.Config(value_term="v1")
+    with pytest.raises(ValueError, match="chi2_policy_actions=True needs replay rows"):
+        iq.Config(offline=True, chi2_policy_actions=True)
 
 
 def _demo_batch(env_name: str, absorbing: bool = False, n: int = 6):
@@ -58,7 +60,7 @@ def test_target_network_gives_v_next_without_gradient_and_polyak_steps():
     key = jax.random.PRNGKey(3)
     values = lambda q: iq.batch_values(cfg, env, q, params.obs_norm, params.actor, batch, params.temperature, key,
                                        next_q_params=target)
-    k_next = jax.random.split(key)[1]
+    k_next = jax.random.split(key, 3)[1]
     expected = iq.state_value(cfg, env, target, params.obs_norm, params.actor, batch.next_obs, params.temperature,
                               k_next)
     np.testing.assert_allclose(values(params.q).v_next, expected, rtol=1e-6)
@@ -69,6 +71,19 @@ def test_target_network_gives_v_next_without_gradient_and_polyak_steps():
     jax.tree.map(lambda t, q0, q1: np.testing.assert_allclose(t, 0.75 * q0 + 0.25 * q1, rtol=1e-5, atol=1e-7),
                  new.q_target, params.q_target, new.q)
     assert any(float(jnp.abs(a - b).max()) > 0 for a, b in zip(jax.tree.leaves(new.q), jax.tree.leaves(params.q)))
+
+
+def test_the_policy_action_at_s_and_the_sample_at_s_next_draw_independent_noise():
+    # s' = s and temperature 0: V(s') = Q(s, a'), the chi^2 row's value Q(s, a ~ pi); with one
+    # key for both draws (fold_in(key, 1) is split(key)[1] under partitionable threefry) the
+    # two actions, and so the two values, would be equal row for row.
+    cfg = iq.Config(**TINY)
+    env, batch = _demo_batch("pendulum", cfg.absorbing)
+    batch = batch._replace(next_obs=batch.obs)
+    params = iq.learner(cfg, env).init(jax.random.PRNGKey(0), iq.Hparams(), pol.ObsNorm.create(3))
+    values = iq.batch_values(cfg, env, params.q, params.obs_norm, params.actor, batch, 0.0, jax.random.PRNGKey(1),
+                             policy_action=True)
+    assert float(jnp.abs(values.q - values.v_next).min()) > 0, (values.q, values.v_next)
 
 
 @pytest.mark.parametrize("env_name", ["pendulum", "cartpole"])
@@ -120,7 +135,8 @@ def test_termination_cuts_v_next_without_absorbing_states():
     d, _ = data.load_demos(experts.resolve_demos("cartpole"), env)
     rows, _ = op.prepare(data.to_jax(data.select_trajectories(d, 1)), False)
     batch = jax.tree.map(lambda x: x[:2], rows)._replace(terminated=jnp.array([False, True]))
-    values = iq.batch_values(cfg, env, params.q, params.obs_norm, None, batch, params.temperature, jax.random.PRNGKey(0))
+    values = iq.batch_values(cfg, env, params.q, params.obs_norm, None, batch, params.temperature,
+                             jax.random.PRNGKey(0))
     r = iq.implied_reward(values.q, values.v_next, values.terminated, 0.99)
     np.testing.assert_allclose(r, [values.q[0] - 0.99 * values.v_next[0], values.q[1]], rtol=1e-6)
 

@@ -82,6 +82,8 @@ class Config(op.Config):
         super().__post_init__()
         if self.value_term not in VALUE_TERMS:
             raise ValueError(f"unknown value_term {self.value_term!r}; choose one of {VALUE_TERMS}")
+        if self.offline and self.chi2_policy_actions:
+            raise ValueError("chi2_policy_actions=True needs replay rows, which offline IQ-Learn does not have")
 
 
 class Hparams(NamedTuple):
@@ -233,7 +235,7 @@ def batch_values(config: Config, env: Env, q_params, norm: pol.ObsNorm, actor: d
     else from ``q_params``. ``policy_action``: Q at a sample of the policy at s instead of
     the batch's action (continuous actions; discrete: E_{a ~ pi}[Q(s, a)] exactly); the
     policy's choice carries no gradient into Q."""
-    k_now, k_next = jax.random.split(key)
+    k_now, k_next, k_action = jax.random.split(key, 3)
     v = lambda params, obs, k: state_value(config, env, params, norm, actor, obs, temperature, k)
     if next_q_params is None:
         v_next = v(q_params, batch.next_obs, k_next)
@@ -247,7 +249,7 @@ def batch_values(config: Config, env: Env, q_params, norm: pol.ObsNorm, actor: d
     else:
         action, _ = jax.lax.stop_gradient(pol.sample(policy_spec(config, env), actor,
                                                      op.env_obs(batch.obs, config.absorbing),
-                                                     jax.random.fold_in(key, 1)))
+                                                     k_action))
         q = q_value(config, env, q_params, norm, batch.obs, action)
     return Values(q, v(q_params, batch.obs, k_now), v_next, batch.terminated)
 
