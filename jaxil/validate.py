@@ -15,8 +15,11 @@ import numpy as np
 
 # Rules by field name, so that the Hparams of a new algorithm are checked without
 # registering them: learning rates are ``lr`` / ``*_lr``, weights ``*_coef`` ...
-_UNIT_INTERVAL = {"gamma", "gae_lambda", "tau", "beta_decay", "learner_eps", "expectile", "top_fraction"}
-_POSITIVE = {"max_grad_norm", "init_alpha", "clip_eps", "temperature", "max_weight"}
+_UNIT_INTERVAL = {"gamma", "gae_lambda", "tau", "beta_decay", "learner_eps", "top_fraction"}
+# IQL's expectile: at 0 or 1 one side of the residuals has no weight and V drifts without bound.
+_OPEN_UNIT_INTERVAL = {"expectile"}
+# div_coef: IQ-Learn divides its chi^2 term by it.
+_POSITIVE = {"max_grad_norm", "init_alpha", "clip_eps", "temperature", "max_weight", "div_coef"}
 _NON_NEGATIVE = {"eps", "grad_penalty", "beta", "actor_lr_decay"}
 # A mixing weight whose other side must keep some weight: ValueDICE's replay_reg alpha gives
 # the expert data 1 - alpha; at 1 the objective has no expert term left, above 1 a negative one.
@@ -45,6 +48,8 @@ def _rule(field: str) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
     if field in ("lr", "learning_rate") or field.endswith("_lr"):
         # 0 is allowed: a frozen network is a legitimate control in a sweep.
         return (lambda x: x >= 0), "a learning rate must be >= 0"
+    if field in _OPEN_UNIT_INTERVAL:
+        return (lambda x: (x > 0) & (x < 1)), "must lie in (0, 1)"
     if field in _BELOW_ONE:
         return (lambda x: (x >= 0) & (x < 1)), "must lie in [0, 1)"
     if field in _UNIT_INTERVAL:

@@ -34,7 +34,11 @@ def test_every_default_hparams_passes(algo):
     ("dagger", dagger.Hparams(learner_eps=2.0), r"dagger Hparams.learner_eps = 2.0: must lie in \[0, 1\]"),
     ("bc", bc.Hparams(lr="fast"), r"bc Hparams.lr = 'fast': expected a number"),
     # Names shared by other algorithms' Hparams (IQL, ValueDICE ...), checked by the same rules.
-    ("x", NamedTuple("Hparams", [("expectile", float)])(1.2), r"x Hparams.expectile = 1.2: must lie in \[0, 1\]"),
+    ("x", NamedTuple("Hparams", [("expectile", float)])(1.2), r"x Hparams.expectile = 1.2: must lie in \(0, 1\)"),
+    # at expectile 1 the negative residuals have no weight: V is only ever pushed up
+    ("iql", algos.iql.Hparams(expectile=1.0), r"iql Hparams.expectile = 1.0: must lie in \(0, 1\)"),
+    # IQ-Learn divides its chi^2 term by div_coef
+    ("iqlearn", algos.iqlearn.Hparams(div_coef=0.0), r"iqlearn Hparams.div_coef = 0.0: must be > 0"),
     ("x", NamedTuple("Hparams", [("ortho_reg", float)])(-1.0), r"x Hparams.ortho_reg = -1.0: a coefficient"),
     # alpha = 1 leaves ValueDICE no expert term; above 1 the expert's weight is negative.
     ("valuedice", algos.valuedice.Hparams(replay_reg=1.0), r"valuedice Hparams.replay_reg = 1.0: must lie in \[0, 1\)"),
