@@ -9,8 +9,9 @@ demonstrated states when it drifts away, since only there can it collect reward.
 The learner is :mod:`jaxil.rl.sac` unchanged (continuous actions): SQIL only
 supplies the batch (``sac.train_updates(..., sample_fn=...)``). One trainer step is
 one SAC step: ``num_envs * train_freq`` env transitions, then ``num_updates``
-updates. Demo episodes that terminate give an absorbing end with reward 1 at their
-last step; only ``terminated`` cuts the bootstrap, as in SAC.
+updates. Only ``terminated`` cuts the bootstrap, as in SAC, and there are no absorbing
+states: a demo's terminal step is worth 1, other demo steps up to 1 / (1 - gamma), so
+SQIL, like SAC on a positive reward, prefers episodes that do not terminate.
 """
 
 from __future__ import annotations
