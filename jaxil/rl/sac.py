@@ -329,7 +329,7 @@ def train_updates(config: Config, env: Env, state: State, hp: Hparams, reward_fn
         new, metrics = update(config, env, s._replace(key=key), batch, reward, hp)
         # Select only what update changes: a select over the buffer would copy it.
         params, opt = jax.tree.map(lambda a, b: jnp.where(ready, a, b), (new.params, new.opt), (s.params, s.opt))
-        return s._replace(params=params, opt=opt, key=key), metrics
+        return s._replace(params=params, opt=opt, key=new.key), metrics  # the key update() left unused
 
     state, metrics = jax.lax.scan(one_update, state, None, length=config.num_updates)
     return state, jax.tree.map(jnp.mean, metrics)
