@@ -80,6 +80,17 @@ def _rows(values):
     return Transition(v[:, None], v, v[:, None], v, v < 0, v > 100)
 
 
+def test_policy_terms_average_over_env_states_only():
+    # rows 1 and 3 are the absorbing state (indicator 1): the mean is over rows 0 and 2
+    obs = jnp.array([[0.5, 0.0], [0.0, 1.0], [0.2, 0.0], [0.0, 1.0]])
+    values = jnp.array([1.0, 2.0, 3.0, 4.0])
+    assert float(op.mean_over_env_states(values, obs, True)) == 2.0
+    assert float(op.mean_over_env_states(values, obs, False)) == 2.5  # no indicator column: every row
+    assert float(op.mean_over_env_states(values, obs.at[:, -1].set(1.0), True)) == 0.0  # none: no term
+    grad = jax.grad(lambda v: op.mean_over_env_states(v, obs, True))(values)
+    np.testing.assert_array_equal(grad, [0.5, 0.0, 0.5, 0.0])  # absorbing rows get no gradient
+
+
 def test_masked_buffer_write_is_contiguous_and_wraps():
     buf = replay.buffer_init(jax.tree.map(lambda x: x[0], _rows([0.0])), capacity=5)
     buf = op.buffer_add_where(buf, _rows([1, 2, 3, 4]), jnp.array([True, False, True, True]))

@@ -172,17 +172,6 @@ def test_continuous_entropy_is_minus_the_log_prob_of_the_sampled_squashed_action
     np.testing.assert_allclose(entropy, -(gauss - log_det), rtol=1e-3, atol=1e-3)
 
 
-def test_the_entropy_bonus_skips_replay_next_states_that_are_absorbing():
-    # next states 1 and 3 are the absorbing state (indicator 1): the mean is over rows 0 and 2
-    next_obs = jnp.array([[0.5, 0.0], [0.0, 1.0], [0.2, 0.0], [0.0, 1.0]])
-    replay = Transition(next_obs, jnp.zeros((4, 1)), next_obs, jnp.zeros(4), jnp.zeros(4, bool), jnp.zeros(4, bool))
-    entropy = jnp.array([1.0, 2.0, 3.0, 4.0])
-    assert float(vd.replay_entropy_mean(vd.Config(), replay, entropy)) == 2.0
-    assert float(vd.replay_entropy_mean(vd.Config(absorbing=False), replay, entropy)) == 2.5
-    every = replay._replace(next_obs=next_obs.at[:, -1].set(1.0))
-    assert float(vd.replay_entropy_mean(vd.Config(), every, entropy)) == 0.0  # no env next state: no bonus
-
-
 def test_entropy_bonus_keeps_the_squashed_policy_wide_without_driving_it_to_the_bounds():
     """ent_coef (not in the paper) adds -ent_coef * H(pi) at the replay next states to the actor's
     loss. J alone narrows the policy; with the bonus its entropy ends higher, while the spread

@@ -292,7 +292,9 @@ def learner(config: Config, env: Env) -> op.Learner:
             action, logp = pol.sample(spec, pi, op.env_obs(obs, config.absorbing), key)
             x = op.state_action_input(op.normalize_obs(params.obs_norm, obs, config.absorbing, config.obs_clip),
                                       op.action_features(env.spec, action), config.absorbing)
-            return jnp.mean(params.temperature * logp - net.apply(q_params, x)[..., 0]), -logp.mean()
+            per_row = params.temperature * logp - net.apply(q_params, x)[..., 0]
+            return (op.mean_over_env_states(per_row, obs, config.absorbing),
+                    op.mean_over_env_states(-logp, obs, config.absorbing))
 
         (value, entropy), grads = jax.value_and_grad(loss, has_aux=True)(params.actor["actor"])
         actor, opt = op.adam_step(hp.actor_lr, grads, params.actor_opt, params.actor["actor"])

@@ -146,6 +146,18 @@ def env_obs(obs: jax.Array, absorbing: bool) -> jax.Array:
     return obs[..., :-1] if absorbing else obs
 
 
+def mean_over_env_states(values: jax.Array, obs: jax.Array, absorbing: bool) -> jax.Array:
+    """The mean of ``values`` [B] over the rows whose ``obs`` [B, D (+1)] is an env state, not
+    the absorbing state (0 if there is none). A policy term (an entropy bonus, an actor loss)
+    has nothing to act on at the absorbing state: the critic ignores the action there, and
+    the policy sees the state's env part, zeros, which can be a real and common env state
+    (cartpole centred and upright)."""
+    if not absorbing:
+        return values.mean()
+    real = 1.0 - obs[:, -1].astype(values.dtype)
+    return jnp.sum(real * values) / jnp.maximum(real.sum(), 1.0)
+
+
 # ---- sampling ---------------------------------------------------------------------
 
 def sample_rows(key: jax.Array, rows: Transition, mask: jax.Array, n: int) -> Transition:

@@ -205,17 +205,6 @@ def dv_terms(config: Config, env: Env, nu: Callable, pis: tuple[dict, dict, dict
                    r_entropy)
 
 
-def replay_entropy_mean(config: Config, replay: Transition, entropy: jax.Array) -> jax.Array:
-    """The entropy bonus's mean over the replay next states that are env states. At the
-    absorbing state the policy sees its env part, zeros, which can be a real and common state
-    (cartpole centred and upright); nu's value there ignores the action, so the bonus has
-    nothing to regularise there and would only widen the policy at that real state."""
-    if not config.absorbing:
-        return entropy.mean()
-    real = 1.0 - replay.next_obs[:, -1].astype(entropy.dtype)
-    return jnp.sum(real * entropy) / jnp.maximum(real.sum(), 1.0)
-
-
 def update_keys(key: jax.Array) -> tuple[tuple[jax.Array, jax.Array, jax.Array], jax.Array]:
     """How an update splits its key: the three sampling keys of :func:`dv_terms` (expert,
     replay, initial states) and the gradient penalty's."""
@@ -244,7 +233,7 @@ def learner(config: Config, env: Env) -> op.Learner:
             pi = {**params.actor, "actor": actor}
             t = dv_terms(config, env, nu, (pi, pi, pi), expert, replay, init_obs, hp.gamma, dv_keys)
             j = dv_objective(t.expert_diff, t.replay_diff, t.init_nu, hp.replay_reg, hp.gamma)
-            entropy = replay_entropy_mean(config, replay, t.replay_entropy)
+            entropy = op.mean_over_env_states(t.replay_entropy, replay.next_obs, config.absorbing)
             inputs = (t.expert_inputs, t.replay_inputs)
             return j + hp.ent_coef * entropy, (j, entropy, inputs, t.expert_diff.mean(), t.replay_diff.mean())
 
