@@ -1,10 +1,13 @@
 """What online ValueDICE's policy does on pendulum after learning from one trajectory.
 
-    python -m benchmarks.valuedice_pendulum_behaviour [--seeds 4] [--env-steps 60000]
+    python -m benchmarks.valuedice_pendulum_behaviour [--seeds 4] [--seed S] [--runs I,J]
+                                                      [--env-steps 60000]
                                                       [--pick K | --episode E] [--mirror]
                                                       [--set FIELD=VALUE ...]
 
-Trains online ValueDICE (``--seeds`` vmapped seeds) from one shipped expert
+Trains online ValueDICE (``--seeds`` vmapped seeds, keys split from ``--seed`` as
+``benchmarks.offline_imitation`` splits them; ``--runs`` trains only some of those keys, to
+look again at one seed of an 8-seed run) from one shipped expert
 trajectory (the first; ``--pick K`` draws one with key K, ``--episode E`` takes episode E;
 ``--mirror`` adds its mirror image as a second episode, a diagnostic) in the setting of the
 200k-env-step noise-0.3 run in ``results/offline_imitation-2026-12-02-cpu-online-valuedice-noclip.md``
@@ -137,9 +140,31 @@ def coverage(demo: data.Demos) -> dict:
             "negative_torque_fraction": float(np.mean(torque < 0))}
 
 
+def run_indices(p: argparse.ArgumentParser, runs: str, seeds: int) -> list[int]:
+    """``--runs`` as indices into the ``seeds`` keys (all of them when empty); anything else is refused."""
+    if seeds < 1:
+        p.error(f"--seeds {seeds}: must be >= 1")
+    if not runs:
+        return list(range(seeds))
+    try:
+        picked = [int(r) for r in runs.split(",")]
+    except ValueError:
+        p.error(f"--runs {runs!r}: expected comma-separated integers")
+    bad = [r for r in picked if not 0 <= r < seeds]
+    if bad or len(set(picked)) != len(picked):
+        p.error(f"--runs {runs!r}: each index once, in 0..{seeds - 1}")
+    return picked
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0,
+                   help="base PRNG key of the seeds (as offline_imitation's --seed: the same keys for the "
+                        "same --seeds)")
+    p.add_argument("--runs", default="",
+                   help="comma-separated indices among the --seeds keys to train (default: all), e.g. a seed "
+                        "that failed")
     p.add_argument("--env-steps", type=int, default=60_000)
     p.add_argument("--pick", type=int, default=None, help="draw the trajectory with this key (default: the first)")
     p.add_argument("--episode", type=int, default=None,
@@ -151,6 +176,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
+    runs = run_indices(p, args.runs, args.seeds)
     env = envs.make("pendulum")
     demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
     if args.episode is not None and args.pick is not None:
@@ -169,13 +195,14 @@ def main(argv=None) -> None:
     s = override(online_settings(False), assignments)["valuedice_online"]
     trainer = s.make(s.config, env)
     steps = max(1, args.env_steps // trainer.env_steps_per_step)
-    res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), args.seeds), s.hparams, steps,
+    keys = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)[np.asarray(runs)]
+    res = loop.run(trainer, keys, s.hparams, steps,
                    demos=data.to_jax(train_demo), chunk_steps=steps)
     act = pol.make_act(trainer.policy_spec)
     eval_key = jax.random.PRNGKey(7)  # the same episodes for every policy
     policies = jax.vmap(trainer.policy)(res.state)
-    rows = [dict(policy=f"seed {i}", **behaviour(env, act, experts.take_run(policies, i), demo, eval_key,
-                                                  args.episodes)) for i in range(args.seeds)]
+    rows = [dict(policy=f"seed {i}", **behaviour(env, act, experts.take_run(policies, j), demo, eval_key,
+                                                  args.episodes)) for j, i in enumerate(runs)]
     expert_spec, expert_params = experts.load_expert("pendulum", env)
     rows.append(dict(policy="shipped expert", **behaviour(env, pol.make_act(expert_spec), expert_params, demo, eval_key,
                                                           args.episodes)))
@@ -192,6 +219,7 @@ def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
     stem = os.path.join(args.out, f"valuedice_pendulum_behaviour-{date}-{device}{'-' + args.tag if args.tag else ''}")
     os.makedirs(args.out, exist_ok=True)
     meta = {"device": device, "jax": jax.__version__, "date": date, "argv": sys.argv[1:], "seeds": args.seeds,
+            "seed": args.seed, "runs": args.runs,
             "env_steps": args.env_steps, "pick": args.pick, "episode": args.episode, "mirror": args.mirror,
             "episodes": args.episodes, "wall_s": wall_s,
             "config": repr(s.config), "hparams": s.hparams._asdict()}
@@ -202,7 +230,8 @@ def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
              f"Trajectory: theta {cov['theta'][0]:+.3f} to {cov['theta'][1]:+.3f} rad, theta_dot "
              f"{cov['theta_dot'][0]:+.2f} to {cov['theta_dot'][1]:+.2f}, torque {cov['torque'][0]:+.2f} to "
              f"{cov['torque'][1]:+.2f} ({cov['negative_torque_fraction']:.0%} negative); {args.env_steps} env steps, "
-             f"{args.seeds} seeds, {args.episodes} evaluation episodes."
+             f"{args.seeds} seeds{' (key ' + str(args.seed) + ')' if args.seed else ''}"
+             f"{', runs ' + args.runs if args.runs else ''}, {args.episodes} evaluation episodes."
              + (" Trained on the trajectory and its mirror image (two episodes)." if args.mirror else ""), "",
              "| policy | score | balanced | tail abs(theta) | tail speed | torque corr. on the demo "
              "| RMS diff. on the demo | mirrored: right sign | mirrored: mean torque |",

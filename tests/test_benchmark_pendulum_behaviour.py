@@ -1,5 +1,6 @@
 """benchmarks.valuedice_pendulum_behaviour's measures, on hand-made policies and states."""
 
+import argparse
 from types import SimpleNamespace
 
 import jax
@@ -116,3 +117,12 @@ def test_one_episode_takes_that_episode_alone():
     np.testing.assert_array_equal(one.episode, [0, 0])
     with pytest.raises(ValueError, match="--episode 7"):
         pb.one_episode(demo, 7)
+
+
+def test_runs_pick_indices_among_the_seed_keys_and_refuse_the_rest():
+    p = argparse.ArgumentParser()
+    assert pb.run_indices(p, "", 3) == [0, 1, 2]
+    assert pb.run_indices(p, "4,1", 8) == [4, 1]
+    for runs, seeds in (("8", 8), ("-1", 8), ("1,1", 8), ("a", 8), ("", 0)):
+        with pytest.raises(SystemExit):
+            pb.run_indices(p, runs, seeds)
