@@ -26,6 +26,13 @@ _NON_NEGATIVE = {"eps", "grad_penalty", "beta", "actor_lr_decay"}
 _BELOW_ONE = {"replay_reg"}
 # A negative reward scale flips the reward, which is odd but not meaningless.
 _ANY_SIGN = {"reward_scale"}
+# Rules of one algorithm's fields, by the module that defines its Hparams, ahead of the rules by
+# name. ValueDICE's change of variables x = nu - gamma B^pi nu needs gamma < 1 (gamma B^pi a
+# contraction), and its initial-state term carries 1 - gamma, which vanishes at gamma = 1.
+_BY_ALGORITHM = {
+    "valuedice": {"gamma": ((lambda x: (x >= 0) & (x < 1)), "must lie in [0, 1): ValueDICE's initial-state "
+                            "term carries a factor 1 - gamma")},
+}
 
 
 def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
@@ -62,19 +69,22 @@ def _rule(field: str) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
 
 
 def check_hparams(hparams, algo: str) -> None:
-    """Every Hparams field is a finite number within the range its name implies.
+    """Every Hparams field is a finite number within the range its name implies (or, for the
+    fields in ``_BY_ALGORITHM``, the range the algorithm that defines the Hparams needs).
 
     Fields may be scalars or per-run arrays (a sweep); nested NamedTuples are
     checked field by field. Raises ValueError such as
     ``bc Hparams.lr[3] = -0.001: a learning rate must be >= 0``.
     """
+    own_rules = _BY_ALGORITHM.get(type(hparams).__module__.rpartition(".")[2], {})
     for path, value in _leaves(hparams, f"{type(hparams).__name__}"):
         x = np.asarray(value)
         where = f"{algo} {path}"
         if x.dtype.kind not in "biuf":
             raise ValueError(f"{where} = {value!r}: expected a number")
         _first_bad(where, x, ~np.isfinite(x), "must be finite")
-        rule = _rule(path.rsplit(".", 1)[-1])
+        field = path.rsplit(".", 1)[-1]
+        rule = own_rules.get(field) if path.count(".") == 1 and field in own_rules else _rule(field)
         if rule is not None:
             ok, what = rule
             _first_bad(where, x, ~ok(x), what)

@@ -43,6 +43,9 @@ def test_every_default_hparams_passes(algo):
     # alpha = 1 leaves ValueDICE no expert term; above 1 the expert's weight is negative.
     ("valuedice", algos.valuedice.Hparams(replay_reg=1.0), r"valuedice Hparams.replay_reg = 1.0: must lie in \[0, 1\)"),
     ("valuedice", algos.valuedice.Hparams(replay_reg=-0.1), r"valuedice Hparams.replay_reg = -0.1: must lie in"),
+    # ValueDICE's p0 term carries 1 - gamma; other algorithms keep gamma = 1 (below).
+    ("valuedice", algos.valuedice.Hparams(gamma=1.0), r"valuedice Hparams.gamma = 1.0: must lie in \[0, 1\): ValueDICE"),
+    ("valuedice", algos.valuedice.Hparams(gamma=-0.5), r"valuedice Hparams.gamma = -0.5: must lie in \[0, 1\)"),
 ])
 def test_nonsensical_hparams_name_algo_field_and_value(algo, hparams, message):
     with pytest.raises(ValueError, match=message):
@@ -54,6 +57,9 @@ def test_swept_hparams_name_the_run():
     with pytest.raises(ValueError, match=r"bc Hparams.lr\[2\] = -0.0099.*: a learning rate must be >= 0 \(run 2"):
         validate.check_hparams(bc.Hparams(lr=lrs), "bc")
     validate.check_hparams(bc.Hparams(lr=np.abs(lrs)), "bc")
+    # gamma = 1 (an undiscounted finite horizon) is refused only where an algorithm needs gamma < 1.
+    validate.check_hparams(ppo.Hparams(gamma=1.0), "ppo")
+    validate.check_hparams(algos.valuedice.Hparams(gamma=0.999), "valuedice")
     # A negative reward scale flips the reward: odd, but allowed.
     validate.check_hparams(ppo.Hparams(reward_scale=-1.0), "ppo")
 
