@@ -26,12 +26,19 @@ _NON_NEGATIVE = {"eps", "grad_penalty", "beta", "actor_lr_decay"}
 _BELOW_ONE = {"replay_reg"}
 # A negative reward scale flips the reward, which is odd but not meaningless.
 _ANY_SIGN = {"reward_scale"}
+
+
+def _in_zero_one(x):
+    """The [0, 1) interval of ``_BELOW_ONE`` and of ValueDICE's gamma."""
+    return (x >= 0) & (x < 1)
+
+
 # Rules of one algorithm's fields, by the module that defines its Hparams, ahead of the rules by
 # name. ValueDICE's change of variables x = nu - gamma B^pi nu needs gamma < 1 (gamma B^pi a
 # contraction), and its initial-state term carries 1 - gamma, which vanishes at gamma = 1.
 _BY_ALGORITHM = {
-    "valuedice": {"gamma": ((lambda x: (x >= 0) & (x < 1)), "must lie in [0, 1): ValueDICE's initial-state "
-                            "term carries a factor 1 - gamma")},
+    "valuedice": {"gamma": (_in_zero_one,
+                            "must lie in [0, 1): ValueDICE's initial-state term carries a factor 1 - gamma")},
 }
 
 
@@ -58,7 +65,7 @@ def _rule(field: str) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
     if field in _OPEN_UNIT_INTERVAL:
         return (lambda x: (x > 0) & (x < 1)), "must lie in (0, 1)"
     if field in _BELOW_ONE:
-        return (lambda x: (x >= 0) & (x < 1)), "must lie in [0, 1)"
+        return _in_zero_one, "must lie in [0, 1)"
     if field in _UNIT_INTERVAL:
         return (lambda x: (x >= 0) & (x <= 1)), "must lie in [0, 1]"
     if field in _POSITIVE:
@@ -84,7 +91,7 @@ def check_hparams(hparams, algo: str) -> None:
             raise ValueError(f"{where} = {value!r}: expected a number")
         _first_bad(where, x, ~np.isfinite(x), "must be finite")
         field = path.rsplit(".", 1)[-1]
-        rule = own_rules.get(field) if path.count(".") == 1 and field in own_rules else _rule(field)
+        rule = own_rules[field] if path.count(".") == 1 and field in own_rules else _rule(field)
         if rule is not None:
             ok, what = rule
             _first_bad(where, x, ~ok(x), what)
