@@ -15,7 +15,7 @@ import numpy as np
 
 # Rules by field name, so that the Hparams of a new algorithm are checked without
 # registering them: learning rates are ``lr`` / ``*_lr``, weights ``*_coef`` ...
-_UNIT_INTERVAL = {"gamma", "gae_lambda", "tau", "beta_decay", "learner_eps", "top_fraction"}
+_UNIT_INTERVAL = {"gamma", "gae_lambda", "tau", "beta_decay", "learner_eps", "top_fraction", "actor_lr_floor"}
 # IQL's expectile: at 0 or 1 one side of the residuals has no weight and V drifts without bound.
 _OPEN_UNIT_INTERVAL = {"expectile"}
 # div_coef: IQ-Learn divides its chi^2 term by it.

@@ -123,6 +123,19 @@ def test_linear_decay_runs_update_k_at_lr_times_one_minus_k_over_the_decay():
     np.testing.assert_allclose(constant, [2.0] * 6)
 
 
+def test_linear_decay_to_a_floor_ends_at_floor_times_lr_and_stays():
+    params = {"w": jnp.ones(3)}
+    opt_state = optax.adam(1e-3).init(params)
+    seen, constant = [], []
+    for _ in range(6):
+        seen.append(float(op.linear_decay(2.0, 4.0, opt_state, 0.25)))
+        constant.append(float(op.linear_decay(2.0, 0.0, opt_state, 0.25)))
+        _, opt_state = op.adam_step(1e-3, params, opt_state, params)
+    # 2 x (0.25 + 0.75 x (1 - k/4)): the same line from 2.0 to 0.5 instead of to 0
+    np.testing.assert_allclose(seen, [2.0, 1.625, 1.25, 0.875, 0.5, 0.5])
+    np.testing.assert_allclose(constant, [2.0] * 6)  # no decay: the floor does not apply
+
+
 def test_actor_rate_decay_freezes_the_policy_after_its_updates_while_nu_keeps_learning(cartpole):
     cfg = vd.Config(hidden=(16,), batch_size=32)
     learner = vd.learner(cfg, cartpole)
@@ -150,9 +163,35 @@ def test_actor_rate_decay_freezes_the_policy_after_its_updates_while_nu_keeps_le
     assert moved(decayed[3].nu, decayed[5].nu) > 0
 
 
+def test_a_floored_actor_rate_keeps_moving_the_policy_after_the_decay(cartpole):
+    cfg = vd.Config(hidden=(16,), batch_size=32)
+    learner = vd.learner(cfg, cartpole)
+    expert, replay = _fixed_batches(cartpole, cfg)
+    hp = vd.Hparams(nu_lr=1e-2, actor_lr=1e-2, actor_lr_decay=3.0, actor_lr_floor=0.5)
+    update = jax.jit(lambda p, k: learner.update(p, expert, replay, expert.obs, k, hp))
+    params = learner.init(jax.random.PRNGKey(0), hp, pol.ObsNorm.create(4))
+    history, rates = [params], []
+    for i in range(5):
+        params, metrics = update(params, jax.random.PRNGKey(i))
+        history.append(params)
+        rates.append(float(metrics["actor_lr"]))
+    np.testing.assert_allclose(rates, [1e-2, 1e-2 * (0.5 + 0.5 * 2 / 3), 1e-2 * (0.5 + 0.5 / 3), 5e-3, 5e-3],
+                               rtol=1e-6)
+    actor = lambda p: p.actor["actor"]
+    moved = max(float(jnp.abs(x - y).max()) for x, y in zip(jax.tree.leaves(actor(history[4])),
+                                                            jax.tree.leaves(actor(history[5]))))
+    assert moved > 0
+
+
 def test_a_negative_actor_rate_decay_is_refused_by_name():
     with pytest.raises(ValueError, match=r"valuedice Hparams.actor_lr_decay = -1.0: .* >= 0"):
         validate.check_hparams(vd.Hparams(actor_lr_decay=-1.0), "valuedice")
+
+
+@pytest.mark.parametrize("floor", [-0.1, 1.5])
+def test_an_actor_rate_floor_outside_zero_one_is_refused_by_name(floor):
+    with pytest.raises(ValueError, match=rf"valuedice Hparams.actor_lr_floor = {floor}"):
+        validate.check_hparams(vd.Hparams(actor_lr_floor=floor), "valuedice")
 
 
 def test_continuous_entropy_is_minus_the_log_prob_of_the_sampled_squashed_action():
@@ -434,7 +473,7 @@ def test_pendulum_defaults_are_the_setting_of_the_measured_8_seed_run():
     assert {k: v for k, v in hp._asdict().items() if k in saved} == pytest.approx(saved)
     # fields added after the run must be at the values that reproduce it (actor_lr_decay 0: constant)
     added = {k: v for k, v in hp._asdict().items() if k not in saved}
-    assert added == {k: getattr(vd.Hparams(), k) for k in added} and set(added) <= {"actor_lr_decay"}
+    assert added == {k: getattr(vd.Hparams(), k) for k in added} and set(added) <= {"actor_lr_decay", "actor_lr_floor"}
     assert (steps, steps * cfg.env_steps_per_step) == (row["setting"]["trainer_steps"], row["setting"]["env_steps"])
     assert (row["seeds"], row["trajectories"]) == (8, 1)
     offline, offline_hp, _ = algos.defaults("valuedice", "pendulum", offline=True)

@@ -63,8 +63,12 @@ class Hparams(NamedTuple):
     actor_lr: float = 1e-5
     """Adam learning rate of the policy (the paper's 1e-5)."""
     actor_lr_decay: float = 0.0
-    """Adam updates over which the policy's rate falls linearly to 0, then stays 0 (0: a constant
-    rate, as in the paper). Not part of ValueDICE: a way to let the policy settle in the min-max game."""
+    """Adam updates over which the policy's rate falls linearly to ``actor_lr_floor * actor_lr``, then
+    stays there (0: a constant rate, as in the paper). Not part of ValueDICE: a way to let the policy
+    settle in the min-max game."""
+    actor_lr_floor: float = 0.0
+    """Fraction of ``actor_lr`` that ``actor_lr_decay`` ends at, in [0, 1] (0: the policy freezes after
+    the decay; above 0 it can still follow nu, e.g. back up after a late fall)."""
     gamma: float = 0.99
     """Discount."""
     replay_reg: float = 0.1
@@ -246,7 +250,7 @@ def learner(config: Config, env: Env) -> op.Learner:
         g_nu = jax.tree.map(lambda a, b: a + hp.grad_penalty * b, g_nu, g_gp)
         g_pi = jax.tree.map(lambda a, b: -a + hp.ortho_reg * b, g_pi, g_ortho)  # the actor ascends J
         nu, nu_opt = op.adam_step(hp.nu_lr, g_nu, params.nu_opt, params.nu)
-        actor_lr = op.linear_decay(hp.actor_lr, hp.actor_lr_decay, params.actor_opt)
+        actor_lr = op.linear_decay(hp.actor_lr, hp.actor_lr_decay, params.actor_opt, hp.actor_lr_floor)
         actor, actor_opt = op.adam_step(actor_lr, g_pi, params.actor_opt, params.actor["actor"])
         metrics = {"dv_objective": j, "grad_penalty": gp, "ortho_reg": ortho, "entropy": entropy, "actor_lr": actor_lr,
                    "expert_diff": e_diff, "replay_diff": r_diff}
