@@ -35,7 +35,7 @@ from jaxil.envs import Env, EnvState
 from jaxil.loop import Trainer
 from jaxil.policy import PolicySpec
 from jaxil.rl.ppo import episode_metrics
-from jaxil.rl.replay import Buffer, buffer_init, buffer_sample
+from jaxil.rl.replay import Buffer, buffer_init, buffer_sample, check_write_fits
 from jaxil.rl.sac import Rollout
 from jaxil.types import Demos, Transition
 
@@ -355,11 +355,8 @@ class Config:
         if self.policy_average_from is not None and (self.policy_average is None or self.policy_average_from < 0):
             raise ValueError(f"policy_average_from must be None or >= 0 with policy_average set, got "
                              f"policy_average_from={self.policy_average_from}, policy_average={self.policy_average}")
-        rows = self.num_envs * self.train_freq * (2 if self.absorbing else 1)  # one write (absorbing: x2)
-        if not self.offline and rows > self.buffer_size:
-            raise ValueError(f"buffer_size={self.buffer_size} cannot hold one step's {rows} rows (num_envs="
-                             f"{self.num_envs} x train_freq={self.train_freq}"
-                             f"{' x 2 with absorbing rows' if self.absorbing else ''})")
+        if not self.offline:
+            check_write_fits(self.buffer_size, self.num_envs, self.train_freq, self.absorbing)
 
     @property
     def env_steps_per_step(self) -> int:

@@ -28,6 +28,16 @@ def buffer_init(example: Transition, capacity: int) -> Buffer:
     return Buffer(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
 
+def check_write_fits(buffer_size: int, num_envs: int, train_freq: int, absorbing: bool = False) -> None:
+    """Refuses a capacity below one trainer step's write: ``num_envs x train_freq`` rows, twice that
+    when each termination also writes an absorbing row. A smaller buffer would overwrite rows of the
+    same write (``buffer_add`` wraps), so the error comes here rather than at trace time."""
+    rows = num_envs * train_freq * (2 if absorbing else 1)
+    if rows > buffer_size:
+        raise ValueError(f"buffer_size={buffer_size} cannot hold one step's {rows} rows (num_envs={num_envs} x "
+                         f"train_freq={train_freq}{' x 2 with absorbing rows' if absorbing else ''})")
+
+
 def buffer_add(buf: Buffer, batch: Transition) -> Buffer:
     """Writes ``batch`` (leaves [n, ...]) at the write pointer, wrapping around."""
     capacity = jax.tree.leaves(buf.data)[0].shape[0]

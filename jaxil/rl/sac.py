@@ -31,7 +31,7 @@ from jaxil import nets, policy as pol
 from jaxil.envs import Env, EnvState
 from jaxil.loop import Trainer
 from jaxil.rl.ppo import RewardFn, episode_metrics  # episode_metrics reads .transition / .episode_return
-from jaxil.rl.replay import Buffer, buffer_add, buffer_init, buffer_sample
+from jaxil.rl.replay import Buffer, buffer_add, buffer_init, buffer_sample, check_write_fits
 from jaxil.types import Transition
 
 PENDULUM_STEPS = 5_000
@@ -67,9 +67,7 @@ class Config:
             raise ValueError(f"SAC sizes must be >= 1, got {self}")
         if self.learning_starts < 0:
             raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
-        if self.num_envs * self.train_freq > self.buffer_size:
-            raise ValueError(f"buffer_size={self.buffer_size} cannot hold one step's {self.num_envs * self.train_freq}"
-                             f" rows (num_envs={self.num_envs} x train_freq={self.train_freq})")
+        check_write_fits(self.buffer_size, self.num_envs, self.train_freq)
 
     @property
     def env_steps_per_step(self) -> int:
