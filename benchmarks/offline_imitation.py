@@ -45,6 +45,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -159,11 +160,33 @@ def make_evaluator(env, trainer: loop.Trainer, episodes: int = EVAL_EPISODES):
     return scores
 
 
+def chunk_means(metrics: dict) -> dict[str, np.ndarray]:
+    """Each run's training metrics averaged over one chunk (``{name: [runs, chunk_steps]}`` ->
+    ``{name: [runs]}``), NaN-aware: the learner's side of a seed's score curve, e.g. the DV
+    objective of a seed that falls late. NaN where the chunk logged none (no episode ended)."""
+    out = {}
+    for k, v in metrics.items():
+        v = np.asarray(v, np.float64)
+        if k == "episodes" or v.ndim != 2:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row is NaN, said above
+            out[k] = np.nanmean(v, axis=1)
+    return out
+
+
+def metric_curves(chunks: list[dict[str, np.ndarray]]) -> dict[str, list]:
+    """``{name: [evals][runs]}`` from the chunks' means, NaN written as null (plain JSON)."""
+    if not chunks:
+        return {}
+    return {k: [[None if np.isnan(x) else float(x) for x in c[k]] for c in chunks] for k in chunks[0]}
+
+
 def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int, base_seed: int = 0,
                final_episodes: int = 0) -> dict:
     trainer = s.make(s.config, env)
     scores = make_evaluator(env, trainer)
-    steps, curve, current = [], [], []
+    steps, curve, current, trained = [], [], [], []
     # With policy_average set, the trainer's policy is the average of the iterates; the current
     # iterate (what a trainer without the average returns from the same state) is scored beside it.
     averaged = getattr(s.config, "policy_average", None) is not None
@@ -180,6 +203,7 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
             print(f"  {name} {steps[-1]:6d} env steps: current iterate: mean {current[-1].mean():.3f} "
                   f"worst {current[-1].min():.3f}", flush=True)
         last = {k: float(np.nanmean(v[:, -1])) for k, v in metrics.items() if k != "episodes"}
+        trained.append(chunk_means(metrics))
         print(f"  {name} {steps[-1]:6d} env steps: mean {curve[-1].mean():.3f} worst {curve[-1].min():.3f} "
               + " ".join(f"{k} {v:.3g}" for k, v in sorted(last.items())), flush=True)
 
@@ -191,6 +215,7 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
     final = curve[-1]
     reach = ev.first_reaching(np.asarray(steps), curve, TARGET)
     extra = {"curve_current_iterate": np.stack(current).tolist()} if averaged else {}
+    extra["metric_curves"] = metric_curves(trained)
     if final_episodes:
         # The end state again, over many more episodes (own key): separates a policy below the target
         # from the spread of a 16-episode estimate over random initial states.

@@ -1,6 +1,7 @@
 """benchmarks.offline_imitation's goal check (ValueDICE against GAIL), on hand-made rows, and the
 env-steps-to-target helpers of jaxil.eval it uses."""
 
+import json
 import re
 
 import numpy as np
@@ -118,3 +119,19 @@ def test_a_bad_offline_assignment_fails_before_the_online_part_trains(item, says
     with pytest.raises(SystemExit, match=re.escape(says)):
         oi.main(["--part", "all", "--set", item, "--out", str(tmp_path)])
     assert ran == [] and list(tmp_path.iterdir()) == []
+
+
+def test_chunk_means_average_each_run_over_the_chunk_and_skip_what_is_not_per_step():
+    nan = np.nan
+    metrics = {"dv_objective": np.array([[1.0, 2.0, 6.0], [-1.0, -1.0, 2.0]]),
+               "episode_return": np.array([[nan, -100.0, nan], [nan, nan, nan]]),  # run 1: no episode ended
+               "episodes": np.ones((2, 3)), "scalar": np.array([1.0, 2.0])}
+    means = oi.chunk_means(metrics)
+    assert set(means) == {"dv_objective", "episode_return"}
+    np.testing.assert_allclose(means["dv_objective"], [3.0, 0.0])
+    np.testing.assert_allclose(means["episode_return"], [-100.0, nan])
+    curves = oi.metric_curves([means, oi.chunk_means({k: v[:, :1] for k, v in metrics.items() if k != "scalar"})])
+    assert curves["dv_objective"] == [[3.0, 0.0], [1.0, -1.0]]
+    assert curves["episode_return"] == [[-100.0, None], [None, None]]
+    json.dumps(curves, allow_nan=False)  # plain JSON: the missing values are null, not NaN
+    assert oi.metric_curves([]) == {}
