@@ -141,8 +141,8 @@ def test_actor_rate_decay_freezes_the_policy_after_its_updates_while_nu_keeps_le
     learner = vd.learner(cfg, cartpole)
     expert, replay = _fixed_batches(cartpole, cfg)
     kept = {}
-    for decay in (0.0, 3.0):
-        hp = vd.Hparams(nu_lr=1e-2, actor_lr=1e-2, actor_lr_decay=decay)
+    for decay, floor in ((0.0, 0.0), (3.0, 0.0), (3.0, 0.5)):
+        hp = vd.Hparams(nu_lr=1e-2, actor_lr=1e-2, actor_lr_decay=decay, actor_lr_floor=floor)
         update = jax.jit(lambda p, k: learner.update(p, expert, replay, expert.obs, k, hp))
         params = learner.init(jax.random.PRNGKey(0), hp, pol.ObsNorm.create(4))
         history, rates = [params], []
@@ -150,37 +150,20 @@ def test_actor_rate_decay_freezes_the_policy_after_its_updates_while_nu_keeps_le
             params, metrics = update(params, jax.random.PRNGKey(i))
             history.append(params)
             rates.append(float(metrics["actor_lr"]))
-        kept[decay] = history, rates
-    (constant, constant_rates), (decayed, decayed_rates) = kept[0.0], kept[3.0]
+        kept[decay, floor] = history, rates
+    (constant, constant_rates), (decayed, decayed_rates), (floored, floored_rates) = kept.values()
     np.testing.assert_allclose(constant_rates, [1e-2] * 5)
     np.testing.assert_allclose(decayed_rates, [1e-2, 1e-2 * 2 / 3, 1e-2 / 3, 0.0, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(floored_rates, [1e-2, 1e-2 * (0.5 + 0.5 * 2 / 3), 1e-2 * (0.5 + 0.5 / 3), 5e-3, 5e-3],
+                               rtol=1e-6)
     actor = lambda p: p.actor["actor"]
     # the first update is the same whatever the decay; from the 4th on the decayed actor stays put
-    chex.assert_trees_all_equal(actor(decayed[1]), actor(constant[1]))
+    chex.assert_trees_all_equal(actor(decayed[1]), actor(constant[1]), actor(floored[1]))
     chex.assert_trees_all_equal(actor(decayed[3]), actor(decayed[4]), actor(decayed[5]))
     moved = lambda a, b: max(float(jnp.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     assert moved(actor(constant[3]), actor(constant[5])) > 0
     assert moved(decayed[3].nu, decayed[5].nu) > 0
-
-
-def test_a_floored_actor_rate_keeps_moving_the_policy_after_the_decay(cartpole):
-    cfg = vd.Config(hidden=(16,), batch_size=32)
-    learner = vd.learner(cfg, cartpole)
-    expert, replay = _fixed_batches(cartpole, cfg)
-    hp = vd.Hparams(nu_lr=1e-2, actor_lr=1e-2, actor_lr_decay=3.0, actor_lr_floor=0.5)
-    update = jax.jit(lambda p, k: learner.update(p, expert, replay, expert.obs, k, hp))
-    params = learner.init(jax.random.PRNGKey(0), hp, pol.ObsNorm.create(4))
-    history, rates = [params], []
-    for i in range(5):
-        params, metrics = update(params, jax.random.PRNGKey(i))
-        history.append(params)
-        rates.append(float(metrics["actor_lr"]))
-    np.testing.assert_allclose(rates, [1e-2, 1e-2 * (0.5 + 0.5 * 2 / 3), 1e-2 * (0.5 + 0.5 / 3), 5e-3, 5e-3],
-                               rtol=1e-6)
-    actor = lambda p: p.actor["actor"]
-    moved = max(float(jnp.abs(x - y).max()) for x, y in zip(jax.tree.leaves(actor(history[4])),
-                                                            jax.tree.leaves(actor(history[5]))))
-    assert moved > 0
+    assert moved(actor(floored[4]), actor(floored[5])) > 0  # a floor keeps the policy following nu
 
 
 def test_a_negative_actor_rate_decay_is_refused_by_name():
