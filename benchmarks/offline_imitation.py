@@ -16,7 +16,9 @@ ValueDICE's 10 updates per env step): no imitation method that has to learn the
 swing-up by interaction should beat them. With ``valuedice_online.policy_average`` set,
 the averaged policy is what is scored, and the current iterate is scored beside it.
 ``--final-episodes N`` scores each method's end state once more over N episodes, to
-tell a policy below 0.9 from the spread of a 16-episode estimate.
+tell a policy below 0.9 from the spread of a 16-episode estimate. The json also keeps
+each seed's training metrics between evaluations (``metric_curves``, e.g. ValueDICE's
+DV objective), to read a seed's fall against its learner.
 
 **offline** (cartpole and pendulum, 1 / 4 / 16 expert trajectories, ``--seeds``
 seeds each, all subsets x seeds of a method in one vmapped program): ValueDICE
