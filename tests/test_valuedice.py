@@ -131,8 +131,8 @@ def test_linear_decay_to_a_floor_ends_at_floor_times_lr_and_stays():
         seen.append(float(op.linear_decay(2.0, 4.0, opt_state, 0.25)))
         constant.append(float(op.linear_decay(2.0, 0.0, opt_state, 0.25)))
         _, opt_state = op.adam_step(1e-3, params, opt_state, params)
-    # 2 x (0.25 + 0.75 x (1 - k/4)): the same line from 2.0 to 0.5 instead of to 0
-    np.testing.assert_allclose(seen, [2.0, 1.625, 1.25, 0.875, 0.5, 0.5])
+    # 2 x max(0.25, 1 - k/4): the unfloored line until it meets 0.5, then 0.5
+    np.testing.assert_allclose(seen, [2.0, 1.5, 1.0, 0.5, 0.5, 0.5])
     np.testing.assert_allclose(constant, [2.0] * 6)  # no decay: the floor does not apply
 
 
@@ -154,11 +154,11 @@ def test_actor_rate_decay_freezes_the_policy_after_its_updates_while_nu_keeps_le
     (constant, constant_rates), (decayed, decayed_rates), (floored, floored_rates) = kept.values()
     np.testing.assert_allclose(constant_rates, [1e-2] * 5)
     np.testing.assert_allclose(decayed_rates, [1e-2, 1e-2 * 2 / 3, 1e-2 / 3, 0.0, 0.0], rtol=1e-6)
-    np.testing.assert_allclose(floored_rates, [1e-2, 1e-2 * (0.5 + 0.5 * 2 / 3), 1e-2 * (0.5 + 0.5 / 3), 5e-3, 5e-3],
-                               rtol=1e-6)
+    np.testing.assert_allclose(floored_rates, [1e-2, 1e-2 * 2 / 3, 5e-3, 5e-3, 5e-3], rtol=1e-6)
     actor = lambda p: p.actor["actor"]
     # the first update is the same whatever the decay; from the 4th on the decayed actor stays put
     chex.assert_trees_all_equal(actor(decayed[1]), actor(constant[1]), actor(floored[1]))
+    chex.assert_trees_all_equal(floored[2], decayed[2])  # the floor changes nothing before the line meets it
     chex.assert_trees_all_equal(actor(decayed[3]), actor(decayed[4]), actor(decayed[5]))
     moved = lambda a, b: max(float(jnp.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     assert moved(actor(constant[3]), actor(constant[5])) > 0

@@ -599,16 +599,18 @@ def fold_into_average(average, error, x, tau):
 
 
 def linear_decay(lr, decay_updates, opt_state, floor=0.0):
-    """``lr`` falling linearly to ``floor * lr`` over the first ``decay_updates`` Adam updates.
+    """``lr`` falling linearly to 0 over the first ``decay_updates`` Adam updates, held at
+    ``floor * lr`` once the line reaches it.
 
     The update count is Adam's own (``count`` in ``opt_state``), so the rate needs no
     step counter of its own: update k (0-based) runs at
-    ``lr * (floor + (1 - floor) * max(0, 1 - k / decay_updates))``, then at ``floor * lr``.
+    ``lr * max(floor, 1 - k / decay_updates)``. Until the line meets the floor the rate is the
+    floor-0 rate, so a floored run trains as the unfloored one up to that update.
     ``decay_updates`` 0 leaves ``lr`` constant. All three may be traced (a swept field).
     """
     count = optax.tree_utils.tree_get(opt_state, "count").astype(jnp.float32)
     fraction = jnp.clip(1.0 - count / jnp.maximum(decay_updates, 1.0), 0.0, 1.0)
-    return jnp.where(decay_updates > 0, lr * (floor + (1.0 - floor) * fraction), lr)
+    return jnp.where(decay_updates > 0, lr * jnp.maximum(fraction, floor), lr)
 
 
 def adam_step(lr, grads, opt_state, params):

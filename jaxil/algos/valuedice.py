@@ -63,12 +63,12 @@ class Hparams(NamedTuple):
     actor_lr: float = 1e-5
     """Adam learning rate of the policy (the paper's 1e-5)."""
     actor_lr_decay: float = 0.0
-    """Adam updates over which the policy's rate falls linearly to ``actor_lr_floor * actor_lr``, then
-    stays there (0: a constant rate, as in the paper). Not part of ValueDICE: a way to let the policy
-    settle in the min-max game."""
+    """Adam updates over which the policy's rate falls linearly to 0, then stays 0 (0: a constant
+    rate, as in the paper). Not part of ValueDICE: a way to let the policy settle in the min-max game."""
     actor_lr_floor: float = 0.0
-    """Fraction of ``actor_lr`` that ``actor_lr_decay`` ends at, in [0, 1] (0: the policy freezes after
-    the decay; above 0 it can still follow nu, e.g. back up after a late fall)."""
+    """Fraction of ``actor_lr`` below which ``actor_lr_decay`` does not go, in [0, 1] (0: the policy
+    freezes after the decay; above 0 it can still follow nu, e.g. back up after a late fall). Up to
+    the update where the line meets it, training is that of the unfloored decay."""
     gamma: float = 0.99
     """Discount."""
     replay_reg: float = 0.1
