@@ -168,9 +168,9 @@ def chunk_means(metrics: dict) -> dict[str, np.ndarray]:
     objective of a seed that falls late. NaN where the chunk logged none (no episode ended)."""
     out = {}
     for k, v in metrics.items():
-        v = np.asarray(v, np.float64)
-        if k == "episodes" or v.ndim != 2:
+        if k == "episodes" or np.ndim(v) != 2:
             continue
+        v = np.asarray(v, np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row is NaN, said above
             out[k] = np.nanmean(v, axis=1)
