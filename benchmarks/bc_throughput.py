@@ -19,7 +19,6 @@ import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -30,6 +29,7 @@ import numpy as np
 
 from jaxil import data, envs, experts, loop
 from jaxil.algos import bc
+from benchmarks import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HIDDEN, BATCH, TRAJ = (32, 32), 32, 10
@@ -144,10 +144,8 @@ def main() -> None:
     result = {"benchmark": "bc_throughput", "date": date, "device": device, "cpu_count": os.cpu_count(),
               "platform": platform.platform(), "jax": jax.__version__, "hidden": HIDDEN, "batch_size": BATCH,
               "updates": args.updates, "jaxil": rows, "imitation": peer, "goal": goal}
-    os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"bc_throughput-{date}-{device}")
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=1)
+    report.save_json(stem, result)
     lines = [f"# BC gradient steps/s ({date}, {device}, {os.cpu_count()} cores)", "",
              f"MLP {HIDDEN}, batch {BATCH}, {args.updates} updates per seed, median of {args.reps}.", "",
              "| seeds | devices | compile s | updates/s per seed | updates/s total | per-seed speedup vs imitation |",
@@ -162,9 +160,7 @@ def main() -> None:
         lines += ["", f"imitation: {peer['skipped']}"]
     lines += ["", f"Goal: >= {GOAL_TARGET:.0f}x per seed at {GOAL_SEEDS} seeds: measured {goal['measured']}, "
                   f"met: {goal['met']}."]
-    with open(stem + ".md", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(report.save_markdown(stem, "\n".join(lines)))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ import time
 
 import jax
 
+from benchmarks import report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -187,7 +189,6 @@ def main(argv=None) -> None:
             json.dump(rows, f)
         return
     date, device = datetime.date.today().isoformat(), device_name()
-    os.makedirs(args.out, exist_ok=True)
     record = {"benchmark": "compile_time", "date": date, "device": device, "jax": jax.__version__}
     if args.compare_flags:
         default = _measure_in_process(args.algos, args.seeds, "")
@@ -201,11 +202,8 @@ def main(argv=None) -> None:
         stem = os.path.join(args.out, f"compile_time-{date}-{device}")
         record.update(rows=rows)
         lines = [f"# Compile time per algorithm ({date}, {device}, jax {jax.__version__})", "", *markdown(rows)]
-    with open(stem + ".json", "w") as f:
-        json.dump(record, f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    report.save_json(stem, record)
+    print(report.save_markdown(stem, "\n".join(lines)))
     print(f"wrote {stem}.json and {stem}.md")
 
 

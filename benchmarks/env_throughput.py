@@ -44,7 +44,6 @@ import argparse
 import dataclasses
 import datetime
 import functools
-import json
 import math
 import os
 import platform
@@ -56,6 +55,7 @@ import jax.numpy as jnp
 
 from jaxil import envs, policy as pol
 from jaxil.rl import ppo
+from benchmarks import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = ("bare", "jaxil", "ppo")
@@ -257,7 +257,6 @@ def goals_of(rows: list[dict]) -> list[dict]:
 
 
 def write_report(rows: list[dict], out_dir: str, meta: dict) -> str:
-    os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, f"env_throughput-{datetime.date.today().isoformat()}-{device_name()}")
     if meta["quick"]:
         stem += "-quick"
@@ -265,8 +264,7 @@ def write_report(rows: list[dict], out_dir: str, meta: dict) -> str:
         stem += "-" + "+".join(meta["modes"])
     goals = goals_of(rows)
     payload = {"benchmark": "env_throughput", **meta, "rows": rows, "goals": goals}
-    with open(stem + ".json", "w") as f:
-        json.dump(payload, f, indent=2)
+    report.save_json(stem, payload, indent=2)
     extra = [m for m in ("jaxil_fresh", "jaxil_cached") if any(f"{m}_steps_per_s" in r for r in rows)]
     title = f"# Env throughput ({meta['device']}, jax {meta['jax']}{', quick' if meta['quick'] else ''})"
     lines = [title, "",
@@ -294,9 +292,7 @@ def write_report(rows: list[dict], out_dir: str, meta: dict) -> str:
                      f"({'met' if g['met'] else 'NOT met'})")
     for note in meta.get("notes", []):
         lines += ["", note]
-    lines.append("")
-    with open(stem + ".md", "w") as f:
-        f.write("\n".join(lines))
+    report.save_markdown(stem, "\n".join(lines))
     return stem
 
 

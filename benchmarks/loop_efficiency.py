@@ -36,7 +36,6 @@ import dataclasses
 import datetime
 import importlib
 import importlib.util
-import json
 import math
 import os
 import statistics
@@ -47,7 +46,7 @@ import jax
 
 from jaxil import envs, experts, loop, policy as pol, runs
 
-from benchmarks import compile_time
+from benchmarks import compile_time, report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = 0.5
@@ -276,17 +275,13 @@ def main(argv=None) -> None:
     result = run_all(algos, args.env, args.seeds, args.reps, args.min_rep_s)
     date = datetime.date.today().isoformat()
     device = compile_time.device_name()
-    os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"loop_efficiency-{date}-{device}")
-    with open(stem + ".json", "w") as f:
-        json.dump({"benchmark": "loop_efficiency", "date": date, "device": device, "jax": jax.__version__,
-                   "cpu_count": os.cpu_count(), **result}, f, indent=1)
+    report.save_json(stem, {"benchmark": "loop_efficiency", "date": date, "device": device, "jax": jax.__version__,
+                            "cpu_count": os.cpu_count(), **result})
     lines = [f"# Loop efficiency ({date}, {device}, {os.cpu_count()} CPU cores)", "", *markdown(result["rows"]), ""]
     lines += [f"- {g['name']}: {g['measured']} (target {g['target']}, {'met' if g['met'] else 'NOT met'})"
               for g in result["goals"]]
-    with open(stem + ".md", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print(report.save_markdown(stem, "\n".join(lines)))
     print(f"wrote {stem}.json and {stem}.md")
 
 

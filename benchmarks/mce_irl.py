@@ -31,7 +31,6 @@ import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -45,6 +44,7 @@ import numpy as np
 from jaxil import loop
 from jaxil.algos import maxent_irl as mi
 from jaxil.envs import tabular as tb
+from benchmarks import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WIDTH, HEIGHT, HORIZON = 7, 4, 8
@@ -226,14 +226,9 @@ def main() -> None:
     models = args.models.split(",")
     result = run(models, [int(s) for s in args.seeds.split(",")], args.iters, args.reps, args.imitation_runs)
     date, device = result["date"], result["device"]
-    os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"mce_irl-{date}-{device}{'-' + args.tag if args.tag else ''}")
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=1)
-    md = _markdown(result)
-    with open(stem + ".md", "w") as f:
-        f.write(md)
-    print(md)
+    report.save_json(stem, result)
+    print(report.save_markdown(stem, _markdown(result)))
 
 
 if __name__ == "__main__":

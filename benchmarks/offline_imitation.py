@@ -58,6 +58,7 @@ from jaxil import algos, data, envs, eval as ev, experts, loop, policy as pol
 from jaxil.algos import bc, gail, iqlearn, offpolicy, valuedice
 from jaxil.data import mixed
 from jaxil.rl import sac
+from benchmarks import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = 0.9
@@ -394,11 +395,9 @@ def main(argv=None) -> None:
 
 
 def write(args, meta: dict, online: list, offline: list, replay_info: dict) -> None:
-    os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"offline_imitation-{meta['date']}-{meta['device']}"
                                   f"{'-quick' if args.quick else ''}{'-' + args.tag if args.tag else ''}")
-    with open(stem + ".json", "w") as f:
-        json.dump({"meta": meta, "online": online, "offline": offline, "replay_data": replay_info}, f, indent=1)
+    report.save_json(stem, {"meta": meta, "online": online, "offline": offline, "replay_data": replay_info})
     lines = [f"# Off-policy and offline imitation ({meta['device']}, jax {meta['jax']}, {meta['date']}"
              f"{', quick' if args.quick else ''})", ""]
     if online:
@@ -407,8 +406,7 @@ def write(args, meta: dict, online: list, offline: list, replay_info: dict) -> N
         lines += curve_lines(online)
     if offline:
         lines += report_offline(offline, replay_info)
-    with open(stem + ".md", "w") as f:
-        f.write("\n".join(lines))
+    report.save_markdown(stem, "\n".join(lines))
     print("wrote", stem)
 
 

@@ -69,6 +69,7 @@ import jax
 import numpy as np
 
 from jaxil import data, eval as ev, experts, loop, policy as pol, runs
+from benchmarks import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = "cartpole"
@@ -728,14 +729,9 @@ def main(argv=None) -> None:
               "platform": platform.platform(), "jax": jax.__version__,
               "refs": list(experts.reference_returns(ENV)), "threshold": THRESHOLD, "quick": args.quick,
               "comparisons": comparisons, "goal": _goal(comparisons), "note": args.note}
-    os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"peers-{date}-{device}{'-' + tag if tag else ''}")
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=1)
-    md = _markdown(result)
-    with open(stem + ".md", "w") as f:
-        f.write(md)
-    print(md)
+    report.save_json(stem, result)
+    print(report.save_markdown(stem, _markdown(result)))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,27 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Callable
+
+from jaxil.fileio import write_atomic
 
 NA = "-"
+
+
+def save_json(stem: str, payload: dict, *, indent: int = 1, default: Callable | None = None) -> None:
+    """Writes ``<stem>.json`` in one step (:func:`jaxil.fileio.write_atomic`), creating the
+    folder: a write that fails leaves an earlier file of that name as it was. Benchmarks
+    save their JSON before rendering the markdown, so a report that fails to render loses
+    no measurement."""
+    os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
+    write_atomic(stem + ".json", json.dumps(payload, indent=indent, default=default).encode())
+
+
+def save_markdown(stem: str, md: str) -> str:
+    """Writes ``<stem>.md`` in one step, ending in one newline; returns ``md``."""
+    os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
+    write_atomic(stem + ".md", (md.rstrip("\n") + "\n").encode())
+    return md
 
 
 def _f(v, spec=".2f", none=NA) -> str:
@@ -419,9 +438,7 @@ def write(result: dict, stem: str) -> str:
         add("peers", plot_peers, peer_rows(s["peers"]))
     if s.get("brax", {}).get("rows"):
         add("brax", plot_brax, s["brax"]["rows"])
-    md = markdown(result, plots)
-    with open(stem + ".md", "w") as f:
-        f.write(md + "\n")
+    save_markdown(stem, markdown(result, plots))
     return stem + ".md"
 
 

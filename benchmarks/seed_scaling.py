@@ -42,6 +42,7 @@ import numpy as np
 
 from jaxil import envs, experts, loop, runs
 from jaxil.algos import bc
+from benchmarks import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -263,10 +264,8 @@ def device_name() -> str:
 
 
 def write_report(rows: list[dict], meta: dict, out_dir: str) -> str:
-    os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, f"seed_scaling-{meta['date']}-{device_name()}{'-quick' if meta['quick'] else ''}")
-    with open(stem + ".json", "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+    report.save_json(stem, {"meta": meta, "rows": rows}, indent=2)
     fmt = lambda x, spec: "-" if x is None else format(x, spec)
     lines = [f"# Seed scaling ({meta['device']}, {meta['cpu_count']} CPU cores, jax {meta['jax']}"
              f"{', quick' if meta['quick'] else ''}, {meta['date']})", "",
@@ -287,8 +286,7 @@ def write_report(rows: list[dict], meta: dict, out_dir: str) -> str:
                          f"{r['excluding_compile_s']:.2f} | {r['excluding_compile_s_per_seed']:.4f} | "
                          f"{fmt(r['excluding_compile_speedup'], '.1f')}x |")
         lines.append("")
-    with open(stem + ".md", "w") as f:
-        f.write("\n".join(lines))
+    report.save_markdown(stem, "\n".join(lines))
     return stem
 
 

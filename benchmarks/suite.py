@@ -512,12 +512,10 @@ def run(suite: Suite, out_dir: str = RESULTS, log=None, previous: dict | None = 
     }
     from benchmarks import report
 
-    os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, f"{result['date']}-{device}{'' if suite.name == 'full' else '-' + suite.name}")
     if suite.sections:  # a partial run does not replace the whole suite's report
         stem += "-only-" + "+".join(names)
-    with open(stem + ".json", "w") as f:
-        json.dump(result, f, indent=1, default=_jsonable)
+    report.save_json(stem, result, default=_jsonable)
     md = report.write(result, stem)
     return result, md
 

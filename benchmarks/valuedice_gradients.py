@@ -21,7 +21,6 @@ from __future__ import annotations
 import jaxil  # noqa: F401  (first: sets jaxil's XLA CPU flags before the backend starts)
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -32,6 +31,7 @@ import numpy as np
 
 from jaxil import data, envs, experts, loop
 from jaxil.algos import offpolicy as op, valuedice as vd
+from benchmarks.report import save_json, save_markdown
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARTS = ("expert next states", "replay next states", "initial states")
@@ -131,11 +131,8 @@ def main(argv=None) -> None:
     meta = {"date": time.strftime("%Y-%m-%d"), "device": jax.devices()[0].platform, "jax": jax.__version__}
     command = "python -m benchmarks.valuedice_gradients " + " ".join(argv if argv is not None else sys.argv[1:])
     stem = os.path.join(args.out, f"valuedice_gradients-{meta['date']}-{meta['device']}")
-    os.makedirs(args.out, exist_ok=True)
-    with open(stem + ".json", "w") as f:
-        json.dump({"meta": meta, "command": command, "rows": rows}, f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write(report(rows, meta, command))
+    save_json(stem, {"meta": meta, "command": command, "rows": rows})
+    save_markdown(stem, report(rows, meta, command))
     print(f"wrote {stem}.json and .md")
 
 

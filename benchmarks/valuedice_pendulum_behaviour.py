@@ -37,7 +37,6 @@ import jaxil  # noqa: F401  (first: sets jaxil's XLA CPU flags before the backen
 
 import argparse
 import datetime
-import json
 import os
 import sys
 
@@ -46,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxil import data, envs, experts, loop, policy as pol
+from benchmarks import report
 from benchmarks.offline_imitation import device_name, online_settings, override
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -217,14 +217,12 @@ def main(argv=None) -> None:
 def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
     date, device = datetime.date.today().isoformat(), device_name()
     stem = os.path.join(args.out, f"valuedice_pendulum_behaviour-{date}-{device}{'-' + args.tag if args.tag else ''}")
-    os.makedirs(args.out, exist_ok=True)
     meta = {"device": device, "jax": jax.__version__, "date": date, "argv": sys.argv[1:], "seeds": args.seeds,
             "seed": args.seed, "runs": args.runs,
             "env_steps": args.env_steps, "pick": args.pick, "episode": args.episode, "mirror": args.mirror,
             "episodes": args.episodes, "wall_s": wall_s,
             "config": repr(s.config), "hparams": s.hparams._asdict()}
-    with open(stem + ".json", "w") as f:
-        json.dump({"meta": meta, "trajectory": cov, "rows": rows}, f, indent=1)
+    report.save_json(stem, {"meta": meta, "trajectory": cov, "rows": rows})
     lines = [f"# Online ValueDICE's pendulum policies from one trajectory ({device}, jax {jax.__version__}, "
              f"{date})", "",
              f"Trajectory: theta {cov['theta'][0]:+.3f} to {cov['theta'][1]:+.3f} rad, theta_dot "
@@ -239,9 +237,8 @@ def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
     lines += [f"| {r['policy']} | {r['score']:.2f} | {r['balanced']:.2f} | {r['tail_abs_theta']:.2f} "
               f"| {r['tail_speed']:.2f} | {r['demo_corr']:.2f} | {r['demo_rmse']:.3f} "
               f"| {r['mirror_right_sign']:.2f} | {r['mirror_mean_torque']:+.2f} |" for r in rows]
-    lines += ["", f"Command: `python -m benchmarks.valuedice_pendulum_behaviour {' '.join(sys.argv[1:])}`", ""]
-    with open(stem + ".md", "w") as f:
-        f.write("\n".join(lines))
+    lines += ["", f"Command: `python -m benchmarks.valuedice_pendulum_behaviour {' '.join(sys.argv[1:])}`"]
+    report.save_markdown(stem, "\n".join(lines))
     print("wrote", stem)
 
 

@@ -67,3 +67,17 @@ def test_peer_goal_needs_speed_and_score():
     assert g["measured"] is None and not g["met"] and "not installed" in g["note"]
     rows = report.peer_rows({"comparisons": [absent]})
     assert "not installed" in "\n".join(report._peer_table(rows))
+
+
+def test_results_are_saved_json_first_and_a_failed_write_keeps_the_earlier_files(tmp_path):
+    stem = str(tmp_path / "new" / "folder" / "run")  # the folder is made
+    report.save_json(stem, {"score": [0.9, 0.95]})
+    assert report.save_markdown(stem, "# run\n\n| a |\n\n\n") == "# run\n\n| a |\n\n\n"
+    assert json.load(open(stem + ".json")) == {"score": [0.9, 0.95]}
+    assert open(stem + ".md").read() == "# run\n\n| a |\n"  # one newline at the end
+    # A payload that cannot be written (here not JSON) raises and leaves the saved run as it was,
+    # with no temporary file beside it.
+    with pytest.raises(TypeError):
+        report.save_json(stem, {"score": object()})
+    assert json.load(open(stem + ".json")) == {"score": [0.9, 0.95]}
+    assert sorted(os.listdir(os.path.dirname(stem))) == ["run.json", "run.md"]
