@@ -1,7 +1,7 @@
 """Off-policy and offline imitation: ValueDICE and IQ-Learn against GAIL and BC.
 
     python -m benchmarks.offline_imitation [--part online|offline|all] [--seeds N] [--quick]
-                                           [--final-episodes N]
+                                           [--final-episodes N] [--save-policies]
                                            [--set METHOD.FIELD=VALUE ...]
 
 **online** (pendulum, the first shipped expert trajectory): ValueDICE and IQ-Learn
@@ -18,7 +18,10 @@ the averaged policy is what is scored, and the current iterate is scored beside 
 ``--final-episodes N`` scores each method's end state once more over N episodes, to
 tell a policy below 0.9 from the spread of a 16-episode estimate. The json also keeps
 each seed's training metrics between evaluations (``metric_curves``, e.g. ValueDICE's
-DV objective), to read a seed's fall against its learner.
+DV objective), to read a seed's fall against its learner. ``--save-policies`` keeps every
+seed's final policy (``<result stem>-policies/<method>/seed<i>/``), so a seed that ends low
+can be examined as it was trained (``benchmarks.valuedice_pendulum_behaviour --policies``)
+rather than retrained alone, which over a long run does not repeat it.
 
 **offline** (cartpole and pendulum, 1 / 4 / 16 expert trajectories, ``--seeds``
 seeds each, all subsets x seeds of a method in one vmapped program): ValueDICE
@@ -33,7 +36,7 @@ GAIL takes its hopper defaults).
 ``--set valuedice_online.num_updates=10`` (say) overrides one Config or Hparams field
 of a method's setting (methods: the keys of :func:`online_settings` and
 :func:`offline_settings`). Writes
-``benchmarks/results/offline_imitation-<date>-<device>[-quick].{json,md}``.
+``benchmarks/results/offline_imitation-<date>-<device>[-quick][-<tag>].{json,md}``.
 """
 
 from __future__ import annotations
@@ -186,7 +189,10 @@ def metric_curves(chunks: list[dict[str, np.ndarray]]) -> dict[str, list]:
 
 
 def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int, base_seed: int = 0,
-               final_episodes: int = 0) -> dict:
+               final_episodes: int = 0, policy_dir: str | None = None) -> dict:
+    """Trains ``seeds`` vmapped runs of one online method, scoring them every chunk; with
+    ``policy_dir``, saves each seed's final policy (the one scored) under
+    ``policy_dir/<name>/seed<i>/`` (:func:`jaxil.policy.save_policy`)."""
     trainer = s.make(s.config, env)
     scores = make_evaluator(env, trainer)
     steps, curve, current, trained = [], [], [], []
@@ -224,12 +230,25 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
         # from the spread of a 16-episode estimate over random initial states.
         many = make_evaluator(env, trainer, final_episodes)(result.state, jax.random.PRNGKey(2**31 - 1))
         extra |= {"final_episodes": final_episodes, "final_many": many.tolist()}
+    if policy_dir:  # the json names the folder relative to the results' own folder
+        save_policies(os.path.join(policy_dir, name), trainer, result.state, final, base_seed)
+        extra["policies"] = os.path.join(os.path.basename(policy_dir), name)
     return {**extra, "method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds,
             "base_seed": base_seed,
             "final": final.tolist(),
             "final_mean": float(final.mean()), "final_worst": float(final.min()),
             "env_steps_to_target": reach, "eval_env_steps": steps, "curve": curve.tolist(),
             "wall_s": wall, "setting": describe(s)}
+
+
+def save_policies(directory: str, trainer, state, final, base_seed: int) -> str:
+    """Saves the final policy of every seed of a vmapped ``state`` as ``directory/seed<i>/``,
+    with its seed index, base key and final score; returns ``directory``."""
+    policies = jax.vmap(trainer.policy)(state)
+    for i, score in enumerate(np.asarray(final)):
+        pol.save_policy(os.path.join(directory, f"seed{i}"), trainer.policy_spec, experts.take_run(policies, i),
+                        {"seed_index": i, "base_seed": base_seed, "final_score": float(score)})
+    return directory
 
 
 def describe(s: Setting) -> dict:
@@ -361,6 +380,9 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0, help="online part: the base PRNG key of the seeds")
     p.add_argument("--final-episodes", type=int, default=0,
                    help="online part: also score the end state over this many episodes (0: off)")
+    p.add_argument("--save-policies", action="store_true",
+                   help="online part: save every seed's final policy under <result stem>-policies/<method>/seed<i>/ "
+                        "(for benchmarks.valuedice_pendulum_behaviour --policies)")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--set", action="append", default=[], dest="assignments")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -371,6 +393,8 @@ def main(argv=None) -> None:
     # instead of hours in, after the online part's results were computed but not yet written.
     online_set, offline_set = check_args(p, args, wanted)
     online, offline, replay_info = [], [], {}
+    date = datetime.date.today().isoformat()
+    policy_dir = result_stem(args, date, device_name()) + "-policies" if args.save_policies else None
     if args.part in ("online", "all"):
         env = envs.make(args.online_env)
         demos, _ = data.load_demos(experts.resolve_demos(args.online_env), env)
@@ -379,7 +403,7 @@ def main(argv=None) -> None:
         for name, s in online_set.items():
             if not wanted or name in wanted:
                 online.append(run_online(name, s, env, chosen, args.seeds or 8, args.online_trajectories,
-                                         args.seed, args.final_episodes))
+                                         args.seed, args.final_episodes, policy_dir))
     if args.part in ("offline", "all"):
         for env_name in args.envs.split(","):
             env = envs.make(env_name)
@@ -390,13 +414,18 @@ def main(argv=None) -> None:
                     offline.append(run_offline(name, s, env, expert, replay, args.seeds or 5))
     meta = {"device": device_name(), "backend": jax.default_backend(), "jax": jax.__version__,
             "jaxil": jaxil.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "date": datetime.date.today().isoformat(), "quick": args.quick, "overrides": args.assignments}
+            "date": date, "quick": args.quick, "overrides": args.assignments}
     write(args, meta, online, offline, replay_info)
 
 
+def result_stem(args, date: str, device: str) -> str:
+    """``<out>/offline_imitation-<date>-<device>[-quick][-<tag>]``: the results' path without suffix."""
+    return os.path.join(args.out, f"offline_imitation-{date}-{device}{'-quick' if args.quick else ''}"
+                                  f"{'-' + args.tag if args.tag else ''}")
+
+
 def write(args, meta: dict, online: list, offline: list, replay_info: dict) -> None:
-    stem = os.path.join(args.out, f"offline_imitation-{meta['date']}-{meta['device']}"
-                                  f"{'-quick' if args.quick else ''}{'-' + args.tag if args.tag else ''}")
+    stem = result_stem(args, meta["date"], meta["device"])
     report.save_json(stem, {"meta": meta, "online": online, "offline": offline, "replay_data": replay_info})
     lines = [f"# Off-policy and offline imitation ({meta['device']}, jax {meta['jax']}, {meta['date']}"
              f"{', quick' if args.quick else ''})", ""]

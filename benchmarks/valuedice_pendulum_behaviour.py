@@ -4,6 +4,7 @@
                                                       [--env-steps 60000]
                                                       [--pick K | --episode E] [--mirror]
                                                       [--set FIELD=VALUE ...]
+    python -m benchmarks.valuedice_pendulum_behaviour --policies DIR [--runs I,J]
 
 Trains online ValueDICE (``--seeds`` vmapped seeds, keys split from ``--seed`` as
 ``benchmarks.offline_imitation`` splits them; ``--runs`` trains only some of those keys, to
@@ -26,6 +27,12 @@ expert beside them, it reports:
   the expert's reflected torque is a correct action. Reported: the fraction of those
   states (where the expert's torque is above 0.05 in size) at which the policy's torque
   has the reflected torque's sign, and its mean torque there.
+
+With ``--policies DIR`` nothing is trained: the policies that
+``benchmarks.offline_imitation --save-policies`` saved for one method (``DIR/seed<i>/``;
+``--runs`` picks some of them) are examined as they ended that run. A seed of a long
+vmapped run retrained alone does not repeat that run (its numerics differ in the last
+bits, and training amplifies them), so this is the way to look at the seed that ended low.
 
 The trajectory's own coverage (its range of theta and theta_dot and the sign of its
 torques) is printed first. Writes ``results/valuedice_pendulum_behaviour-<date>-<device>[-tag].{json,md}``.
@@ -156,16 +163,42 @@ def run_indices(p: argparse.ArgumentParser, runs: str, seeds: int) -> list[int]:
     return picked
 
 
+def saved_policies(p: argparse.ArgumentParser, directory: str, runs: str) -> list[tuple[int, pol.PolicySpec, dict]]:
+    """``(i, spec, params)`` of the pendulum policies saved as ``directory/seed<i>/`` (all of them, or
+    the indices in ``runs``); a folder without them, another env's policy or a missing index is
+    refused through ``p.error``, a corrupt file by :func:`jaxil.policy.load_policy`'s error."""
+    names = os.listdir(directory) if os.path.isdir(directory) else []
+    found = sorted(int(n[4:]) for n in names if n.startswith("seed") and n[4:].isdigit())
+    if not found:
+        p.error(f"--policies {directory!r}: no seed<i>/ folders (as offline_imitation --save-policies writes)")
+    picked = found
+    if runs:
+        picked = run_indices(p, runs, max(found) + 1)
+        missing = sorted(set(picked) - set(found))
+        if missing:
+            p.error(f"--runs {runs!r}: {directory!r} holds seeds {found}, not {missing}")
+    out = []
+    for i in picked:
+        spec, params, _ = pol.load_policy(os.path.join(directory, f"seed{i}"))
+        if spec.env.name != "pendulum":
+            p.error(f"--policies {directory!r}: seed{i} is a policy for {spec.env.name!r}, not pendulum")
+        out.append((i, spec, params))
+    return out
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seeds", type=int, default=None, help="vmapped seeds to train (default 4)")
+    p.add_argument("--seed", type=int, default=None,
                    help="base PRNG key of the seeds (as offline_imitation's --seed: the same keys for the "
-                        "same --seeds)")
+                        "same --seeds; default 0)")
     p.add_argument("--runs", default="",
                    help="comma-separated indices among the --seeds keys to train (default: all), e.g. a seed "
-                        "that failed")
-    p.add_argument("--env-steps", type=int, default=60_000)
+                        "that failed; with --policies, the saved seeds to examine")
+    p.add_argument("--policies", default=None,
+                   help="examine the policies saved by offline_imitation --save-policies in this folder "
+                        "(DIR/seed<i>/) instead of training")
+    p.add_argument("--env-steps", type=int, default=None, help="env steps to train (default 60000)")
     p.add_argument("--pick", type=int, default=None, help="draw the trajectory with this key (default: the first)")
     p.add_argument("--episode", type=int, default=None,
                    help="train on the shipped demos' episode E (default: the first)")
@@ -176,7 +209,18 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
-    runs = run_indices(p, args.runs, args.seeds)
+    if args.policies is not None:
+        training = {"--seeds": args.seeds, "--seed": args.seed, "--env-steps": args.env_steps,
+                    "--mirror": args.mirror or None, "--set": args.assignments or None}
+        given = [flag for flag, value in training.items() if value is not None]
+        if given:
+            p.error(f"{', '.join(given)} set(s) up training, which --policies replaces: give one or the other")
+        saved = saved_policies(p, args.policies, args.runs)
+    else:
+        args.seeds = 4 if args.seeds is None else args.seeds
+        args.seed = 0 if args.seed is None else args.seed
+        args.env_steps = 60_000 if args.env_steps is None else args.env_steps
+        runs = run_indices(p, args.runs, args.seeds)
     env = envs.make("pendulum")
     demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
     if args.episode is not None and args.pick is not None:
@@ -191,18 +235,24 @@ def main(argv=None) -> None:
           f"{cov['theta_dot'][1]:+.2f}, torque {cov['torque'][0]:+.2f}..{cov['torque'][1]:+.2f} "
           f"({cov['negative_torque_fraction']:.0%} negative)", flush=True)
 
-    assignments = [f"valuedice_online.{a}" for a in BASE + args.assignments]
-    s = override(online_settings(False), assignments)["valuedice_online"]
-    trainer = s.make(s.config, env)
-    steps = max(1, args.env_steps // trainer.env_steps_per_step)
-    keys = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)[np.asarray(runs)]
-    res = loop.run(trainer, keys, s.hparams, steps,
-                   demos=data.to_jax(train_demo), chunk_steps=steps)
-    act = pol.make_act(trainer.policy_spec)
     eval_key = jax.random.PRNGKey(7)  # the same episodes for every policy
-    policies = jax.vmap(trainer.policy)(res.state)
-    rows = [dict(policy=f"seed {i}", **behaviour(env, act, experts.take_run(policies, j), demo, eval_key,
-                                                  args.episodes)) for j, i in enumerate(runs)]
+    if args.policies is not None:
+        rows = [dict(policy=f"seed {i}", **behaviour(env, pol.make_act(spec), params, demo, eval_key, args.episodes))
+                for i, spec, params in saved]
+        setting, wall_s = {"policies": os.path.relpath(args.policies)}, 0.0
+    else:
+        assignments = [f"valuedice_online.{a}" for a in BASE + args.assignments]
+        s = override(online_settings(False), assignments)["valuedice_online"]
+        trainer = s.make(s.config, env)
+        steps = max(1, args.env_steps // trainer.env_steps_per_step)
+        keys = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)[np.asarray(runs)]
+        res = loop.run(trainer, keys, s.hparams, steps,
+                       demos=data.to_jax(train_demo), chunk_steps=steps)
+        act = pol.make_act(trainer.policy_spec)
+        policies = jax.vmap(trainer.policy)(res.state)
+        rows = [dict(policy=f"seed {i}", **behaviour(env, act, experts.take_run(policies, j), demo, eval_key,
+                                                      args.episodes)) for j, i in enumerate(runs)]
+        setting, wall_s = {"config": repr(s.config), "hparams": s.hparams._asdict()}, res.wall_s
     expert_spec, expert_params = experts.load_expert("pendulum", env)
     rows.append(dict(policy="shipped expert", **behaviour(env, pol.make_act(expert_spec), expert_params, demo, eval_key,
                                                           args.episodes)))
@@ -211,25 +261,30 @@ def main(argv=None) -> None:
               f"{r['tail_abs_theta']:.2f} speed {r['tail_speed']:.2f} demo corr "
               f"{r['demo_corr']:.2f} rmse {r['demo_rmse']:.3f} mirrored right sign {r['mirror_right_sign']:.2f} "
               f"(mean torque {r['mirror_mean_torque']:+.2f})", flush=True)
-    write(args, s, cov, rows, res.wall_s)
+    write(args, setting, cov, rows, wall_s)
 
 
-def write(args, s, cov: dict, rows: list[dict], wall_s: float) -> None:
+def write(args, setting: dict, cov: dict, rows: list[dict], wall_s: float) -> None:
+    """The JSON and markdown report; ``setting`` is the trained setting (config, hparams) or the
+    folder of the saved policies examined."""
     date, device = datetime.date.today().isoformat(), device_name()
     stem = os.path.join(args.out, f"valuedice_pendulum_behaviour-{date}-{device}{'-' + args.tag if args.tag else ''}")
     meta = {"device": device, "jax": jax.__version__, "date": date, "argv": sys.argv[1:], "seeds": args.seeds,
             "seed": args.seed, "runs": args.runs,
             "env_steps": args.env_steps, "pick": args.pick, "episode": args.episode, "mirror": args.mirror,
-            "episodes": args.episodes, "wall_s": wall_s,
-            "config": repr(s.config), "hparams": s.hparams._asdict()}
+            "episodes": args.episodes, "wall_s": wall_s, **setting}
     report.save_json(stem, {"meta": meta, "trajectory": cov, "rows": rows})
+    if "policies" in setting:
+        source = f"the policies saved in `{setting['policies']}`"
+    else:
+        source = (f"{args.env_steps} env steps, {args.seeds} seeds{' (key ' + str(args.seed) + ')' if args.seed else ''}"
+                  f"{', runs ' + args.runs if args.runs else ''}")
     lines = [f"# Online ValueDICE's pendulum policies from one trajectory ({device}, jax {jax.__version__}, "
              f"{date})", "",
              f"Trajectory: theta {cov['theta'][0]:+.3f} to {cov['theta'][1]:+.3f} rad, theta_dot "
              f"{cov['theta_dot'][0]:+.2f} to {cov['theta_dot'][1]:+.2f}, torque {cov['torque'][0]:+.2f} to "
-             f"{cov['torque'][1]:+.2f} ({cov['negative_torque_fraction']:.0%} negative); {args.env_steps} env steps, "
-             f"{args.seeds} seeds{' (key ' + str(args.seed) + ')' if args.seed else ''}"
-             f"{', runs ' + args.runs if args.runs else ''}, {args.episodes} evaluation episodes."
+             f"{cov['torque'][1]:+.2f} ({cov['negative_torque_fraction']:.0%} negative); {source}, "
+             f"{args.episodes} evaluation episodes."
              + (" Trained on the trajectory and its mirror image (two episodes)." if args.mirror else ""), "",
              "| policy | score | balanced | tail abs(theta) | tail speed | torque corr. on the demo "
              "| RMS diff. on the demo | mirrored: right sign | mirrored: mean torque |",

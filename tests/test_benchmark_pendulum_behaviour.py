@@ -126,3 +126,58 @@ def test_runs_pick_indices_among_the_seed_keys_and_refuse_the_rest():
     for runs, seeds in (("8", 8), ("-1", 8), ("1,1", 8), ("a", 8), ("", 0)):
         with pytest.raises(SystemExit):
             pb.run_indices(p, runs, seeds)
+
+
+def test_saved_policies_are_the_trained_ones_and_are_examined_without_training(tmp_path, monkeypatch, capsys):
+    """offline_imitation --save-policies writes each seed's policy as trained; the behaviour report's
+    --policies reads them back (exactly) and examines them instead of training."""
+    import json
+    import os
+
+    from benchmarks import offline_imitation as oi
+    from jaxil import data, experts, loop, policy as pol
+    from jaxil.algos import valuedice as vd
+
+    env = envs.make("pendulum")
+    demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+    trainer = vd.make_train(vd.Config(num_envs=2, learning_starts=4, buffer_size=64, hidden=(8,), batch_size=8), env)
+    res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), 2), vd.Hparams(), 3,
+                   demos=data.to_jax(data.select_trajectories(demos, 1)))
+    folder = str(tmp_path / "policies" / "valuedice_online")
+    assert oi.save_policies(folder, trainer, res.state, np.array([0.25, 0.75]), base_seed=1) == folder
+    trained = jax.vmap(trainer.policy)(res.state)
+    for i, score in enumerate((0.25, 0.75)):
+        spec, params, meta = pol.load_policy(f"{folder}/seed{i}")
+        assert spec == trainer.policy_spec and meta["final_score"] == score and meta["seed_index"] == i
+        jax.tree.map(np.testing.assert_array_equal, params, experts.take_run(trained, i))
+
+    def train(*a, **k):
+        raise AssertionError("--policies must not train")
+
+    monkeypatch.setattr(pb.loop, "run", train)
+    out = tmp_path / "report"
+    pb.main(["--policies", folder, "--runs", "1", "--episodes", "2", "--out", str(out), "--tag", "t"])
+    (stored,) = [json.load(open(f)) for f in out.glob("*.json")]
+    assert [r["policy"] for r in stored["rows"]] == ["seed 1", "shipped expert"]
+    assert stored["meta"]["policies"] == os.path.relpath(folder) and "config" not in stored["meta"]
+    assert "the policies saved in" in next(out.glob("*.md")).read_text()
+    # What trains, a seed that was not saved, a folder without policies: refused by name.
+    for argv, says in ((["--seeds", "8"], "--seeds set(s) up training"),
+                       (["--set", "actor_lr=1e-5", "--mirror"], "--mirror, --set set(s) up training"),
+                       (["--runs", "2"], "--runs '2': each index once, in 0..1")):
+        with pytest.raises(SystemExit):
+            pb.main(["--policies", folder, *argv, "--out", str(out)])
+        assert says in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        pb.main(["--policies", str(tmp_path), "--out", str(out)])
+    assert "no seed<i>/ folders" in capsys.readouterr().err
+    os.rename(f"{folder}/seed0", f"{folder}/seed2")  # seeds 1 and 2 saved: 0 is missing, not out of range
+    with pytest.raises(SystemExit):
+        pb.main(["--policies", folder, "--runs", "0", "--out", str(out)])
+    assert "holds seeds [1, 2], not [0]" in capsys.readouterr().err
+    cartpole = pol.PolicySpec(envs.make("cartpole").spec, "categorical", (8,))
+    pol.save_policy(f"{folder}/seed3", cartpole, cartpole.init(jax.random.PRNGKey(0)))
+    with pytest.raises(SystemExit):
+        pb.main(["--policies", folder, "--runs", "3", "--out", str(out)])
+    assert "seed3 is a policy for 'cartpole', not pendulum" in capsys.readouterr().err
+    assert len(list(out.glob("*.json"))) == 1  # nothing refused wrote a report
