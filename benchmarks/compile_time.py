@@ -195,14 +195,15 @@ def main(argv=None) -> None:
         other = _measure_in_process(args.algos, args.seeds, args.compare_flags)
         stem = os.path.join(args.out, f"compile_time-{date}-{device}-flags")
         record.update(flags=args.compare_flags, rows_default=default, rows_flags=other)
+        report.save_json(stem, record)
         lines = [f"# Compile time per algorithm, with and without XLA flags ({date}, {device}, jax {jax.__version__})",
                  "", *compare_markdown(args.compare_flags, default, other)]
     else:
         rows = run_all(algos, seeds)
         stem = os.path.join(args.out, f"compile_time-{date}-{device}")
         record.update(rows=rows)
+        report.save_json(stem, record)
         lines = [f"# Compile time per algorithm ({date}, {device}, jax {jax.__version__})", "", *markdown(rows)]
-    report.save_json(stem, record)
     print(report.save_markdown(stem, "\n".join(lines)))
     print(f"wrote {stem}.json and {stem}.md")
 

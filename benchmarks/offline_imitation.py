@@ -189,10 +189,11 @@ def metric_curves(chunks: list[dict[str, np.ndarray]]) -> dict[str, list]:
 
 
 def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int, base_seed: int = 0,
-               final_episodes: int = 0, policy_dir: str | None = None) -> dict:
+               final_episodes: int = 0, policy_dir: str | None = None, pick: int | None = None) -> dict:
     """Trains ``seeds`` vmapped runs of one online method, scoring them every chunk; with
     ``policy_dir``, saves each seed's final policy (the one scored) under
-    ``policy_dir/<name>/seed<i>/`` (:func:`jaxil.policy.save_policy`)."""
+    ``policy_dir/<name>/seed<i>/`` (:func:`jaxil.policy.save_policy`), with what it was
+    trained on (``trajectories`` expert trajectories, drawn with key ``pick`` or the first)."""
     trainer = s.make(s.config, env)
     scores = make_evaluator(env, trainer)
     steps, curve, current, trained = [], [], [], []
@@ -231,7 +232,9 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
         many = make_evaluator(env, trainer, final_episodes)(result.state, jax.random.PRNGKey(2**31 - 1))
         extra |= {"final_episodes": final_episodes, "final_many": many.tolist()}
     if policy_dir:  # the json names the folder relative to the results' own folder
-        save_policies(os.path.join(policy_dir, name), trainer, result.state, final, base_seed)
+        save_policies(os.path.join(policy_dir, name), trainer, result.state, final,
+                      {"method": name, "env": env.spec.name, "trajectories": trajectories, "pick": pick,
+                       "seeds": seeds, "base_seed": base_seed, "setting": describe(s)})
         extra["policies"] = os.path.join(os.path.basename(policy_dir), name)
     return {**extra, "method": name, "env": env.spec.name, "trajectories": trajectories, "seeds": seeds,
             "base_seed": base_seed,
@@ -241,13 +244,14 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
             "wall_s": wall, "setting": describe(s)}
 
 
-def save_policies(directory: str, trainer, state, final, base_seed: int) -> str:
+def save_policies(directory: str, trainer, state, final, meta: dict) -> str:
     """Saves the final policy of every seed of a vmapped ``state`` as ``directory/seed<i>/``,
-    with its seed index, base key and final score; returns ``directory``."""
+    with ``meta`` (the run: method, trajectories, seeds...), its seed index and final score;
+    returns ``directory``."""
     policies = jax.vmap(trainer.policy)(state)
     for i, score in enumerate(np.asarray(final)):
         pol.save_policy(os.path.join(directory, f"seed{i}"), trainer.policy_spec, experts.take_run(policies, i),
-                        {"seed_index": i, "base_seed": base_seed, "final_score": float(score)})
+                        {**meta, "seed_index": i, "final_score": float(score)})
     return directory
 
 
@@ -394,7 +398,14 @@ def main(argv=None) -> None:
     online_set, offline_set = check_args(p, args, wanted)
     online, offline, replay_info = [], [], {}
     date = datetime.date.today().isoformat()
-    policy_dir = result_stem(args, date, device_name()) + "-policies" if args.save_policies else None
+    policy_dir = None
+    if args.save_policies:
+        # Refused before training: policies of two runs in one folder could not be told apart.
+        policy_dir = result_stem(args, date, device_name()) + "-policies"
+        if args.part == "offline":
+            p.error("--save-policies saves the online part's policies; --part offline has none")
+        if os.path.isdir(policy_dir) and os.listdir(policy_dir):
+            p.error(f"--save-policies: {policy_dir!r} already holds policies; give another --tag or remove it")
     if args.part in ("online", "all"):
         env = envs.make(args.online_env)
         demos, _ = data.load_demos(experts.resolve_demos(args.online_env), env)
@@ -403,7 +414,7 @@ def main(argv=None) -> None:
         for name, s in online_set.items():
             if not wanted or name in wanted:
                 online.append(run_online(name, s, env, chosen, args.seeds or 8, args.online_trajectories,
-                                         args.seed, args.final_episodes, policy_dir))
+                                         args.seed, args.final_episodes, policy_dir, args.online_pick))
     if args.part in ("offline", "all"):
         for env_name in args.envs.split(","):
             env = envs.make(env_name)

@@ -38,6 +38,7 @@ from jaxil import data, envs, experts, loop
 from jaxil.algos import filtered_bc, iql, sqil
 from jaxil.data import mixed
 from jaxil.rl import sac
+from benchmarks import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP_FRACTIONS = {"bc_all": 1.0, "filtered_bc_25": 0.25, "filtered_bc_10": 0.10}
@@ -159,12 +160,9 @@ def main(argv=None):
         result["sqil"] = run_sqil(args.sqil_seeds)
     result["total_wall_s"] = time.perf_counter() - start
     name = f"offline_rl-{result['date']}-{result['device']}{'-' + args.tag if args.tag else ''}"
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", name + ".json"), "w") as f:
-        json.dump(result, f, indent=2)
-    with open(os.path.join(HERE, "results", name + ".md"), "w") as f:
-        f.write(markdown(result))
-    print(markdown(result))
+    stem = os.path.join(HERE, "results", name)
+    report.save_json(stem, result, indent=2)
+    print(report.save_markdown(stem, markdown(result)))
 
 
 if __name__ == "__main__":

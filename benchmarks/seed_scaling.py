@@ -30,7 +30,6 @@ import jaxil  # first: sets jaxil's XLA CPU flags before the backend starts
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -312,11 +311,9 @@ def main(argv=None) -> None:
     if args.devices:  # per-seed cost vs number of devices, written as JSON only
         rows = device_scaling(names[0], seeds[-1], [int(d) for d in args.devices.split(",")], args.quick, reps,
                               log=lambda m: print(m, flush=True))
-        os.makedirs(args.out, exist_ok=True)
-        path = os.path.join(args.out, f"device_scaling-{datetime.date.today().isoformat()}-{device_name()}.json")
-        with open(path, "w") as f:
-            json.dump({"device": device_name(), "num_devices": len(jax.devices()), "rows": rows}, f, indent=2)
-        print("wrote", path)
+        stem = os.path.join(args.out, f"device_scaling-{datetime.date.today().isoformat()}-{device_name()}")
+        report.save_json(stem, {"device": device_name(), "num_devices": len(jax.devices()), "rows": rows}, indent=2)
+        print("wrote", stem + ".json")
         return
     rows = run(names, seeds, args.quick, reps, log=lambda m: print(m, flush=True))
     meta = {"device": device_name(), "backend": jax.default_backend(), "jax": jax.__version__,

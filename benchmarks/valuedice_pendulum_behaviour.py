@@ -163,10 +163,15 @@ def run_indices(p: argparse.ArgumentParser, runs: str, seeds: int) -> list[int]:
     return picked
 
 
-def saved_policies(p: argparse.ArgumentParser, directory: str, runs: str) -> list[tuple[int, pol.PolicySpec, dict]]:
-    """``(i, spec, params)`` of the pendulum policies saved as ``directory/seed<i>/`` (all of them, or
-    the indices in ``runs``); a folder without them, another env's policy or a missing index is
-    refused through ``p.error``, a corrupt file by :func:`jaxil.policy.load_policy`'s error."""
+RUN_KEYS = ("method", "env", "trajectories", "pick", "seeds", "base_seed")  # the same for every seed of a run
+
+
+def saved_policies(p: argparse.ArgumentParser, directory: str, runs: str) -> tuple[list[tuple], dict]:
+    """``([(i, spec, params, meta)], run)`` of the pendulum policies one online run saved as
+    ``directory/seed<i>/`` (all of them, or the indices in ``runs``), and that run's
+    :data:`RUN_KEYS`. Refused through ``p.error``: a folder without them, a missing index,
+    another env's policy, policies of more than one trajectory (the report's demo columns
+    are about one) or of different runs; a corrupt file by :func:`jaxil.policy.load_policy`."""
     names = os.listdir(directory) if os.path.isdir(directory) else []
     found = sorted(int(n[4:]) for n in names if n.startswith("seed") and n[4:].isdigit())
     if not found:
@@ -177,13 +182,20 @@ def saved_policies(p: argparse.ArgumentParser, directory: str, runs: str) -> lis
         missing = sorted(set(picked) - set(found))
         if missing:
             p.error(f"--runs {runs!r}: {directory!r} holds seeds {found}, not {missing}")
-    out = []
+    out, run = [], None
     for i in picked:
-        spec, params, _ = pol.load_policy(os.path.join(directory, f"seed{i}"))
+        spec, params, meta = pol.load_policy(os.path.join(directory, f"seed{i}"))
         if spec.env.name != "pendulum":
             p.error(f"--policies {directory!r}: seed{i} is a policy for {spec.env.name!r}, not pendulum")
-        out.append((i, spec, params))
-    return out
+        this = {k: meta.get(k) for k in RUN_KEYS}
+        if this["trajectories"] != 1:
+            p.error(f"--policies {directory!r}: seed{i} was trained on {this['trajectories']} trajectories, "
+                    "this report examines policies of one")
+        if run is not None and this != run:
+            p.error(f"--policies {directory!r}: seed{i} is from another run ({this}) than the others ({run})")
+        run = this
+        out.append((i, spec, params, meta))
+    return out, run
 
 
 def main(argv=None) -> None:
@@ -209,13 +221,17 @@ def main(argv=None) -> None:
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     if args.policies is not None:
         training = {"--seeds": args.seeds, "--seed": args.seed, "--env-steps": args.env_steps,
-                    "--mirror": args.mirror or None, "--set": args.assignments or None}
+                    "--mirror": args.mirror or None, "--set": args.assignments or None, "--pick": args.pick,
+                    "--episode": args.episode}
         given = [flag for flag, value in training.items() if value is not None]
         if given:
-            p.error(f"{', '.join(given)} set(s) up training, which --policies replaces: give one or the other")
-        saved = saved_policies(p, args.policies, args.runs)
+            p.error(f"{', '.join(given)}: --policies examines saved policies, trained on the trajectory their "
+                    "run recorded; give one or the other")
+        saved, run = saved_policies(p, args.policies, args.runs)
+        args.pick = run["pick"]  # the trajectory they were trained on
     else:
         args.seeds = 4 if args.seeds is None else args.seeds
         args.seed = 0 if args.seed is None else args.seed
@@ -237,9 +253,11 @@ def main(argv=None) -> None:
 
     eval_key = jax.random.PRNGKey(7)  # the same episodes for every policy
     if args.policies is not None:
-        rows = [dict(policy=f"seed {i}", **behaviour(env, pol.make_act(spec), params, demo, eval_key, args.episodes))
-                for i, spec, params in saved]
-        setting, wall_s = {"policies": os.path.relpath(args.policies)}, 0.0
+        rows = [dict(policy=f"seed {i}", saved_final_score=meta.get("final_score"),
+                     **behaviour(env, pol.make_act(spec), params, demo, eval_key, args.episodes))
+                for i, spec, params, meta in saved]
+        # the folder relative to the report's, as offline_imitation names it relative to its results
+        setting, wall_s = {"policies": os.path.relpath(args.policies, args.out), "run": run}, None
     else:
         assignments = [f"valuedice_online.{a}" for a in BASE + args.assignments]
         s = override(online_settings(False), assignments)["valuedice_online"]
@@ -261,15 +279,15 @@ def main(argv=None) -> None:
               f"{r['tail_abs_theta']:.2f} speed {r['tail_speed']:.2f} demo corr "
               f"{r['demo_corr']:.2f} rmse {r['demo_rmse']:.3f} mirrored right sign {r['mirror_right_sign']:.2f} "
               f"(mean torque {r['mirror_mean_torque']:+.2f})", flush=True)
-    write(args, setting, cov, rows, wall_s)
+    write(args, argv, setting, cov, rows, wall_s)
 
 
-def write(args, setting: dict, cov: dict, rows: list[dict], wall_s: float) -> None:
+def write(args, argv: list[str], setting: dict, cov: dict, rows: list[dict], wall_s: float | None) -> None:
     """The JSON and markdown report; ``setting`` is the trained setting (config, hparams) or the
     folder of the saved policies examined."""
     date, device = datetime.date.today().isoformat(), device_name()
     stem = os.path.join(args.out, f"valuedice_pendulum_behaviour-{date}-{device}{'-' + args.tag if args.tag else ''}")
-    meta = {"device": device, "jax": jax.__version__, "date": date, "argv": sys.argv[1:], "seeds": args.seeds,
+    meta = {"device": device, "jax": jax.__version__, "date": date, "argv": argv, "seeds": args.seeds,
             "seed": args.seed, "runs": args.runs,
             "env_steps": args.env_steps, "pick": args.pick, "episode": args.episode, "mirror": args.mirror,
             "episodes": args.episodes, "wall_s": wall_s, **setting}
@@ -279,7 +297,8 @@ def write(args, setting: dict, cov: dict, rows: list[dict], wall_s: float) -> No
     else:
         source = (f"{args.env_steps} env steps, {args.seeds} seeds{' (key ' + str(args.seed) + ')' if args.seed else ''}"
                   f"{', runs ' + args.runs if args.runs else ''}")
-    lines = [f"# Online ValueDICE's pendulum policies from one trajectory ({device}, jax {jax.__version__}, "
+    whose = f"`{setting['run']['method']}`'s saved" if "policies" in setting else "Online ValueDICE's"
+    lines = [f"# {whose} pendulum policies from one trajectory ({device}, jax {jax.__version__}, "
              f"{date})", "",
              f"Trajectory: theta {cov['theta'][0]:+.3f} to {cov['theta'][1]:+.3f} rad, theta_dot "
              f"{cov['theta_dot'][0]:+.2f} to {cov['theta_dot'][1]:+.2f}, torque {cov['torque'][0]:+.2f} to "
@@ -289,10 +308,12 @@ def write(args, setting: dict, cov: dict, rows: list[dict], wall_s: float) -> No
              "| policy | score | balanced | tail abs(theta) | tail speed | torque corr. on the demo "
              "| RMS diff. on the demo | mirrored: right sign | mirrored: mean torque |",
              "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['policy']} | {r['score']:.2f} | {r['balanced']:.2f} | {r['tail_abs_theta']:.2f} "
+    label = lambda r: r["policy"] + ("" if r.get("saved_final_score") is None else
+                                     f" (its run's last score {r['saved_final_score']:.2f})")
+    lines += [f"| {label(r)} | {r['score']:.2f} | {r['balanced']:.2f} | {r['tail_abs_theta']:.2f} "
               f"| {r['tail_speed']:.2f} | {r['demo_corr']:.2f} | {r['demo_rmse']:.3f} "
               f"| {r['mirror_right_sign']:.2f} | {r['mirror_mean_torque']:+.2f} |" for r in rows]
-    lines += ["", f"Command: `python -m benchmarks.valuedice_pendulum_behaviour {' '.join(sys.argv[1:])}`"]
+    lines += ["", f"Command: `python -m benchmarks.valuedice_pendulum_behaviour {' '.join(argv)}`"]
     report.save_markdown(stem, "\n".join(lines))
     print("wrote", stem)
 

@@ -2,6 +2,7 @@
 env-steps-to-target helpers of jaxil.eval it uses."""
 
 import json
+import os
 import re
 
 import numpy as np
@@ -135,3 +136,39 @@ def test_chunk_means_average_each_run_over_the_chunk_and_skip_what_is_not_per_st
     assert curves["episode_return"] == [[-100.0, None], [None, None]]
     json.dumps(curves, allow_nan=False)  # plain JSON: the missing values are null, not NaN
     assert oi.metric_curves([]) == {}
+
+
+def test_saved_policies_go_beside_the_results_and_never_into_a_used_folder(monkeypatch, capsys, tmp_path):
+    calls = []
+    monkeypatch.setattr(oi, "run_online", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr(oi, "write", lambda *a, **k: None)
+    argv = ["--part", "online", "--methods", "valuedice_online", "--save-policies", "--online-pick", "3",
+            "--tag", "t", "--out", str(tmp_path)]
+    oi.main(argv)
+    (args,) = calls
+    stem = oi.result_stem(oi.argparse.Namespace(out=str(tmp_path), quick=False, tag="t"),
+                          oi.datetime.date.today().isoformat(), oi.device_name())
+    assert os.path.basename(stem).startswith("offline_imitation-") and stem.endswith("-t")
+    assert args[0] == "valuedice_online" and args[-2:] == (stem + "-policies", 3)
+    # A folder that already holds policies (an earlier run with this tag) is refused before training,
+    # as is --save-policies without an online part.
+    os.makedirs(stem + "-policies/valuedice_online/seed0")
+    for extra, says in (([], "already holds policies; give another --tag"),
+                        (["--part", "offline"], "--part offline has none")):
+        with pytest.raises(SystemExit):
+            oi.main(argv + extra)
+        assert says in capsys.readouterr().err
+    assert len(calls) == 1
+
+
+def test_the_json_is_saved_before_the_report_renders(monkeypatch, tmp_path):
+    def fail(stem, md):
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr(oi.report, "save_markdown", fail)
+    args = oi.argparse.Namespace(out=str(tmp_path), quick=False, tag="t")
+    meta = {"date": "2026-01-01", "device": "cpu", "jax": "x"}
+    with pytest.raises(RuntimeError, match="render failed"):
+        oi.write(args, meta, [], [], {})
+    stored = json.load(open(oi.result_stem(args, "2026-01-01", "cpu") + ".json"))
+    assert stored == {"meta": meta, "online": [], "offline": [], "replay_data": {}}

@@ -140,15 +140,18 @@ def test_saved_policies_are_the_trained_ones_and_are_examined_without_training(t
 
     env = envs.make("pendulum")
     demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+    demo = data.select_trajectories(demos, 1)
     trainer = vd.make_train(vd.Config(num_envs=2, learning_starts=4, buffer_size=64, hidden=(8,), batch_size=8), env)
-    res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), 2), vd.Hparams(), 3,
-                   demos=data.to_jax(data.select_trajectories(demos, 1)))
+    res = loop.run(trainer, jax.random.split(jax.random.PRNGKey(0), 2), vd.Hparams(), 3, demos=data.to_jax(demo))
     folder = str(tmp_path / "policies" / "valuedice_online")
-    assert oi.save_policies(folder, trainer, res.state, np.array([0.25, 0.75]), base_seed=1) == folder
+    run = {"method": "valuedice_online", "env": "pendulum", "trajectories": 1, "pick": None, "seeds": 2,
+           "base_seed": 1}
+    assert oi.save_policies(folder, trainer, res.state, np.array([0.25, 0.75]), run) == folder
     trained = jax.vmap(trainer.policy)(res.state)
     for i, score in enumerate((0.25, 0.75)):
         spec, params, meta = pol.load_policy(f"{folder}/seed{i}")
-        assert spec == trainer.policy_spec and meta["final_score"] == score and meta["seed_index"] == i
+        meta.pop("spec")  # the policy's own, read into ``spec``
+        assert spec == trainer.policy_spec and meta == {**run, "seed_index": i, "final_score": score}
         jax.tree.map(np.testing.assert_array_equal, params, experts.take_run(trained, i))
 
     def train(*a, **k):
@@ -159,11 +162,20 @@ def test_saved_policies_are_the_trained_ones_and_are_examined_without_training(t
     pb.main(["--policies", folder, "--runs", "1", "--episodes", "2", "--out", str(out), "--tag", "t"])
     (stored,) = [json.load(open(f)) for f in out.glob("*.json")]
     assert [r["policy"] for r in stored["rows"]] == ["seed 1", "shipped expert"]
-    assert stored["meta"]["policies"] == os.path.relpath(folder) and "config" not in stored["meta"]
-    assert "the policies saved in" in next(out.glob("*.md")).read_text()
-    # What trains, a seed that was not saved, a folder without policies: refused by name.
-    for argv, says in ((["--seeds", "8"], "--seeds set(s) up training"),
-                       (["--set", "actor_lr=1e-5", "--mirror"], "--mirror, --set set(s) up training"),
+    # seed 1's row is that seed's trained policy, on the run's trajectory, with the run's score beside it
+    want = pb.behaviour(env, pol.make_act(trainer.policy_spec), experts.take_run(trained, 1), demo,
+                        jax.random.PRNGKey(7), 2)
+    assert stored["rows"][0] == {"policy": "seed 1", "saved_final_score": 0.75, **want}
+    assert stored["meta"]["policies"] == os.path.join("..", "policies", "valuedice_online")  # from the report's folder
+    assert stored["meta"]["run"] == run and stored["meta"]["wall_s"] is None and "config" not in stored["meta"]
+    assert stored["meta"]["argv"][:2] == ["--policies", folder]
+    text = next(out.glob("*.md")).read_text()
+    assert "`valuedice_online`'s saved pendulum policies" in text and "its run's last score 0.75" in text
+    # What trains or picks a trajectory, a seed that was not saved, a folder without policies,
+    # another env's policy, policies of two runs: refused by name, and no report is written.
+    for argv, says in ((["--seeds", "8"], "--seeds: --policies examines saved policies"),
+                       (["--set", "actor_lr=1e-5", "--mirror"], "--mirror, --set: --policies"),
+                       (["--pick", "3"], "--pick: --policies"),
                        (["--runs", "2"], "--runs '2': each index once, in 0..1")):
         with pytest.raises(SystemExit):
             pb.main(["--policies", folder, *argv, "--out", str(out)])
@@ -175,9 +187,13 @@ def test_saved_policies_are_the_trained_ones_and_are_examined_without_training(t
     with pytest.raises(SystemExit):
         pb.main(["--policies", folder, "--runs", "0", "--out", str(out)])
     assert "holds seeds [1, 2], not [0]" in capsys.readouterr().err
+    oi.save_policies(folder, trainer, res.state, np.array([0.5, 0.5]), {**run, "base_seed": 0})  # another run
+    with pytest.raises(SystemExit):
+        pb.main(["--policies", folder, "--runs", "1,2", "--out", str(out)])
+    assert "seed2 is from another run" in capsys.readouterr().err
     cartpole = pol.PolicySpec(envs.make("cartpole").spec, "categorical", (8,))
-    pol.save_policy(f"{folder}/seed3", cartpole, cartpole.init(jax.random.PRNGKey(0)))
+    pol.save_policy(f"{folder}/seed3", cartpole, cartpole.init(jax.random.PRNGKey(0)), run)
     with pytest.raises(SystemExit):
         pb.main(["--policies", folder, "--runs", "3", "--out", str(out)])
     assert "seed3 is a policy for 'cartpole', not pendulum" in capsys.readouterr().err
-    assert len(list(out.glob("*.json"))) == 1  # nothing refused wrote a report
+    assert len(list(out.glob("*.json"))) == 1

@@ -69,15 +69,26 @@ def test_peer_goal_needs_speed_and_score():
     assert "not installed" in "\n".join(report._peer_table(rows))
 
 
-def test_results_are_saved_json_first_and_a_failed_write_keeps_the_earlier_files(tmp_path):
+def test_results_are_written_in_one_step_and_a_failed_write_keeps_the_earlier_files(tmp_path, monkeypatch):
     stem = str(tmp_path / "new" / "folder" / "run")  # the folder is made
     report.save_json(stem, {"score": [0.9, 0.95]})
     assert report.save_markdown(stem, "# run\n\n| a |\n\n\n") == "# run\n\n| a |\n\n\n"
     assert json.load(open(stem + ".json")) == {"score": [0.9, 0.95]}
     assert open(stem + ".md").read() == "# run\n\n| a |\n"  # one newline at the end
-    # A payload that cannot be written (here not JSON) raises and leaves the saved run as it was,
-    # with no temporary file beside it.
+    # A payload that is not JSON, or a write that fails at its last step, raises and leaves the
+    # saved run as it was, with no temporary file beside it.
     with pytest.raises(TypeError):
         report.save_json(stem, {"score": object()})
+
+    def fail(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        report.save_json(stem, {"score": [0.1]})
+    with pytest.raises(OSError, match="disk full"):
+        report.save_markdown(stem, "# another run")
+    monkeypatch.undo()
     assert json.load(open(stem + ".json")) == {"score": [0.9, 0.95]}
+    assert open(stem + ".md").read() == "# run\n\n| a |\n"
     assert sorted(os.listdir(os.path.dirname(stem))) == ["run.json", "run.md"]
