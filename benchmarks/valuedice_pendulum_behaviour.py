@@ -233,6 +233,9 @@ def main(argv=None) -> None:
         saved, run = saved_policies(p, args.policies, args.runs)
         args.pick = run["pick"]  # the trajectory they were trained on
     else:
+        for item in args.assignments:  # checked here, so the message names this script's FIELD=VALUE form
+            if not item.partition("=")[1] or not item.partition("=")[0]:
+                p.error(f"--set {item!r}: expected FIELD=VALUE (a field of valuedice_online's setting)")
         args.seeds = 4 if args.seeds is None else args.seeds
         args.seed = 0 if args.seed is None else args.seed
         args.env_steps = 60_000 if args.env_steps is None else args.env_steps

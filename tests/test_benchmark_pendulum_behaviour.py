@@ -197,3 +197,13 @@ def test_saved_policies_are_the_trained_ones_and_are_examined_without_training(t
         pb.main(["--policies", folder, "--runs", "3", "--out", str(out)])
     assert "seed3 is a policy for 'cartpole', not pendulum" in capsys.readouterr().err
     assert len(list(out.glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("item", ["actor_lr", "=1e-5"])
+def test_a_set_without_field_and_value_is_refused_in_this_script_s_own_form(item, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(pb.loop, "run", lambda *a, **k: pytest.fail("refused input must not train"))
+    with pytest.raises(SystemExit):
+        pb.main(["--set", item, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert f"--set {item!r}: expected FIELD=VALUE" in err and "valuedice_online." not in err
+    assert list(tmp_path.iterdir()) == []
