@@ -61,7 +61,7 @@ def main(argv=None) -> int:
 
         with open(args.rerun_failed) as f:
             previous = json.load(f)
-        if previous.get("suite") != suite.name or previous.get("device") != su.compile_time.device_name():
+        if previous.get("suite") != suite.name or previous.get("device") != su.device_name():
             p.error(f"{args.rerun_failed} is a {previous.get('suite')!r} suite run on {previous.get('device')}, "
                     f"not {suite.name!r} on this device")
     result, md = su.run(suite, args.out, previous=previous)

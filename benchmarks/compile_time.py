@@ -43,13 +43,9 @@ import time
 import jax
 
 from benchmarks import report
+from benchmarks.report import device_name
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def device_name() -> str:
-    d = jax.devices()[0]
-    return str(getattr(d, "device_kind", None) or d.platform).replace(" ", "-").lower()
 
 
 def compile_timed(jitted, *args):

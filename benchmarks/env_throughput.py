@@ -56,6 +56,7 @@ import jax.numpy as jnp
 from jaxil import envs, policy as pol
 from jaxil.rl import ppo
 from benchmarks import report
+from benchmarks.report import device_name
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = ("bare", "jaxil", "ppo")
@@ -234,11 +235,6 @@ def measure(name: str, batch: int, steps: int, reps: int, modes=MODES, min_rep_s
     if "bare" in rates and "ppo" in rates:
         row["ppo_fraction_of_bare"] = rates["ppo"] / rates["bare"]
     return row
-
-
-def device_name() -> str:
-    d = jax.devices()[0]
-    return str(getattr(d, "device_kind", None) or d.platform).replace(" ", "-").lower()
 
 
 def goals_of(rows: list[dict]) -> list[dict]:

@@ -274,7 +274,7 @@ def main(argv=None) -> None:
         p.error(f"unknown algorithms {unknown}; known: {sorted(SETUPS)}")
     result = run_all(algos, args.env, args.seeds, args.reps, args.min_rep_s)
     date = datetime.date.today().isoformat()
-    device = compile_time.device_name()
+    device = report.device_name()
     stem = os.path.join(args.out, f"loop_efficiency-{date}-{device}")
     report.save_json(stem, {"benchmark": "loop_efficiency", "date": date, "device": device, "jax": jax.__version__,
                             "cpu_count": os.cpu_count(), **result})

@@ -62,6 +62,7 @@ from jaxil.algos import bc, gail, iqlearn, offpolicy, valuedice
 from jaxil.data import mixed
 from jaxil.rl import sac
 from benchmarks import report
+from benchmarks.report import device_name
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = 0.9
@@ -290,11 +291,6 @@ def replay_dataset(env_name: str) -> tuple[data.Demos, dict]:
     """Non-expert episodes: the shipped expert with random actions (mixed's medium policy)."""
     m = mixed.non_expert(env_name, REPLAY_EPISODES)
     return data.to_jax(m.demos), mixed.summary(m, env_name)["medium"]
-
-
-def device_name() -> str:
-    d = jax.devices()[0]
-    return str(getattr(d, "device_kind", None) or d.platform).replace(" ", "-").lower()
 
 
 def fmt_steps(x) -> str:

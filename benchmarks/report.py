@@ -32,6 +32,14 @@ def save_markdown(stem: str, md: str) -> str:
     return md
 
 
+def device_name() -> str:
+    """The first JAX device's kind (``cpu``, ``nvidia-h100-80gb-hbm3``...), as result files name it."""
+    import jax  # here, so that rendering a report from its JSON needs no JAX
+
+    d = jax.devices()[0]
+    return str(getattr(d, "device_kind", None) or d.platform).replace(" ", "-").lower()
+
+
 def _f(v, spec=".2f", none=NA) -> str:
     return none if v is None else format(v, spec)
 

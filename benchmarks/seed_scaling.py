@@ -42,6 +42,7 @@ import numpy as np
 from jaxil import envs, experts, loop, runs
 from jaxil.algos import bc
 from benchmarks import report
+from benchmarks.report import device_name
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -255,11 +256,6 @@ def device_scaling(name: str, seeds: int, device_counts, quick: bool = True, rep
     for r in rows:
         r["speedup_vs_1_device"] = None if base is None else base["excluding_compile_s"] / r["excluding_compile_s"]
     return rows
-
-
-def device_name() -> str:
-    d = jax.devices()[0]
-    return str(getattr(d, "device_kind", None) or d.platform).replace(" ", "-").lower()
 
 
 def write_report(rows: list[dict], meta: dict, out_dir: str) -> str:

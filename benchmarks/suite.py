@@ -50,6 +50,7 @@ import jax
 import numpy as np
 
 from benchmarks import compile_time
+from benchmarks.report import device_name
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -497,7 +498,7 @@ def run(suite: Suite, out_dir: str = RESULTS, log=None, previous: dict | None = 
         if "error" in sec:
             goals += [_goal(g, "see the section", None, False, note=f"section failed: {sec['error']}")
                       for g in EXPECTED_GOALS.get(name, [])]
-    device = compile_time.device_name()
+    device = device_name()
     result = {
         "benchmark": "suite", "suite": suite.name, "date": datetime.date.today().isoformat(),
         "device": device, "backend": jax.default_backend(), "num_devices": len(jax.devices()),

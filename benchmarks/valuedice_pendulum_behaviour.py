@@ -53,7 +53,8 @@ import numpy as np
 
 from jaxil import data, envs, experts, loop, policy as pol
 from benchmarks import report
-from benchmarks.offline_imitation import device_name, online_settings, override
+from benchmarks.offline_imitation import online_settings, override
+from benchmarks.report import device_name
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UPRIGHT = 0.3  # |theta| (rad) that counts as upright
