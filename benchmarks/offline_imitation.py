@@ -213,7 +213,9 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
             current.append(current_scores(state, jax.random.PRNGKey(done)))
             print(f"  {name} {steps[-1]:6d} env steps: current iterate: mean {current[-1].mean():.3f} "
                   f"worst {current[-1].min():.3f}", flush=True)
-        last = {k: float(np.nanmean(v[:, -1])) for k, v in metrics.items() if k != "episodes"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # no episode ended yet: NaN, printed as nan
+            last = {k: float(np.nanmean(v[:, -1])) for k, v in metrics.items() if k != "episodes"}
         trained.append(chunk_means(metrics))
         print(f"  {name} {steps[-1]:6d} env steps: mean {curve[-1].mean():.3f} worst {curve[-1].min():.3f} "
               + " ".join(f"{k} {v:.3g}" for k, v in sorted(last.items())), flush=True)

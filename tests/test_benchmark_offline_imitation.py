@@ -172,3 +172,24 @@ def test_the_json_is_saved_before_the_report_renders(monkeypatch, tmp_path):
         oi.write(args, meta, [], [], {})
     stored = json.load(open(oi.result_stem(args, "2026-01-01", "cpu") + ".json"))
     assert stored == {"meta": meta, "online": [], "offline": [], "replay_data": {}}
+
+
+def test_a_chunk_whose_last_step_ended_no_episode_prints_nan_without_a_warning(capsys):
+    """The progress line shows each metric at the chunk's last step; the episode return there is
+    NaN in every run unless an episode ended on that step. It prints as nan, and numpy's all-NaN
+    warning is not let through to the log."""
+    import warnings
+
+    from jaxil import data, envs, experts
+    from jaxil.algos import valuedice
+
+    env = envs.make("pendulum")  # 200-step episodes: none ends in 8 steps
+    demos, _ = data.load_demos(experts.resolve_demos("pendulum"), env)
+    config = valuedice.Config(num_envs=2, learning_starts=4, buffer_size=64, hidden=(8,), batch_size=8)
+    s = oi.Setting(valuedice.make_train, config, valuedice.Hparams(), 8, 4, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        row = oi.run_online("valuedice_online", s, env, data.to_jax(data.select_trajectories(demos, 1)), 2, 1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "env steps: mean" in line]
+    assert len(lines) == 2 and all("episode_return nan" in line for line in lines)
+    assert row["metric_curves"]["episode_return"] == [[None, None], [None, None]]
