@@ -167,6 +167,14 @@ def make_evaluator(env, trainer: loop.Trainer, episodes: int = EVAL_EPISODES):
     return scores
 
 
+def nanmean(x, axis=None):
+    """``np.nanmean``, NaN where every value is NaN without numpy's empty-slice warning (a
+    metric no run logged, e.g. the return where no episode ended, is expected, not a fault)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis=axis)
+
+
 def chunk_means(metrics: dict) -> dict[str, np.ndarray]:
     """Each run's training metrics averaged over one chunk (``{name: [runs, chunk_steps]}`` ->
     ``{name: [runs]}``), NaN-aware: the learner's side of a seed's score curve, e.g. the DV
@@ -175,10 +183,7 @@ def chunk_means(metrics: dict) -> dict[str, np.ndarray]:
     for k, v in metrics.items():
         if k == "episodes" or np.ndim(v) != 2:
             continue
-        v = np.asarray(v, np.float64)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row is NaN, said above
-            out[k] = np.nanmean(v, axis=1)
+        out[k] = nanmean(np.asarray(v, np.float64), axis=1)
     return out
 
 
@@ -213,9 +218,7 @@ def run_online(name: str, s: Setting, env, demos, seeds: int, trajectories: int,
             current.append(current_scores(state, jax.random.PRNGKey(done)))
             print(f"  {name} {steps[-1]:6d} env steps: current iterate: mean {current[-1].mean():.3f} "
                   f"worst {current[-1].min():.3f}", flush=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # no episode ended yet: NaN, printed as nan
-            last = {k: float(np.nanmean(v[:, -1])) for k, v in metrics.items() if k != "episodes"}
+        last = {k: float(nanmean(v[:, -1])) for k, v in metrics.items() if k != "episodes"}
         trained.append(chunk_means(metrics))
         print(f"  {name} {steps[-1]:6d} env steps: mean {curve[-1].mean():.3f} worst {curve[-1].min():.3f} "
               + " ".join(f"{k} {v:.3g}" for k, v in sorted(last.items())), flush=True)
