@@ -189,14 +189,14 @@ def main(argv=None) -> None:
     if args.compare_flags:
         default = _measure_in_process(args.algos, args.seeds, "")
         other = _measure_in_process(args.algos, args.seeds, args.compare_flags)
-        stem = os.path.join(args.out, f"compile_time-{date}-{device}-flags")
+        stem = report.result_stem(args.out, "compile_time", date, "flags", device=device)
         record.update(flags=args.compare_flags, rows_default=default, rows_flags=other)
         report.save_json(stem, record)
         lines = [f"# Compile time per algorithm, with and without XLA flags ({date}, {device}, jax {jax.__version__})",
                  "", *compare_markdown(args.compare_flags, default, other)]
     else:
         rows = run_all(algos, seeds)
-        stem = os.path.join(args.out, f"compile_time-{date}-{device}")
+        stem = report.result_stem(args.out, "compile_time", date, device=device)
         record.update(rows=rows)
         report.save_json(stem, record)
         lines = [f"# Compile time per algorithm ({date}, {device}, jax {jax.__version__})", "", *markdown(rows)]

@@ -253,11 +253,9 @@ def goals_of(rows: list[dict]) -> list[dict]:
 
 
 def write_report(rows: list[dict], out_dir: str, meta: dict) -> str:
-    stem = os.path.join(out_dir, f"env_throughput-{datetime.date.today().isoformat()}-{device_name()}")
-    if meta["quick"]:
-        stem += "-quick"
-    if tuple(meta["modes"]) != MODES:
-        stem += "-" + "+".join(meta["modes"])
+    stem = report.result_stem(out_dir, "env_throughput", datetime.date.today().isoformat(),
+                              "quick" if meta["quick"] else "",
+                              "+".join(meta["modes"]) if tuple(meta["modes"]) != MODES else "")
     goals = goals_of(rows)
     payload = {"benchmark": "env_throughput", **meta, "rows": rows, "goals": goals}
     report.save_json(stem, payload, indent=2)

@@ -275,7 +275,7 @@ def main(argv=None) -> None:
     result = run_all(algos, args.env, args.seeds, args.reps, args.min_rep_s)
     date = datetime.date.today().isoformat()
     device = report.device_name()
-    stem = os.path.join(args.out, f"loop_efficiency-{date}-{device}")
+    stem = report.result_stem(args.out, "loop_efficiency", date, device=device)
     report.save_json(stem, {"benchmark": "loop_efficiency", "date": date, "device": device, "jax": jax.__version__,
                             "cpu_count": os.cpu_count(), **result})
     lines = [f"# Loop efficiency ({date}, {device}, {os.cpu_count()} CPU cores)", "", *markdown(result["rows"]), ""]

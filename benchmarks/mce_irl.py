@@ -225,8 +225,7 @@ def main() -> None:
     jaxil.set_cpu_device_count(args.cpu_devices or None)  # before the first computation
     models = args.models.split(",")
     result = run(models, [int(s) for s in args.seeds.split(",")], args.iters, args.reps, args.imitation_runs)
-    date, device = result["date"], result["device"]
-    stem = os.path.join(args.out, f"mce_irl-{date}-{device}{'-' + args.tag if args.tag else ''}")
+    stem = report.result_stem(args.out, "mce_irl", result["date"], args.tag)
     report.save_json(stem, result)
     print(report.save_markdown(stem, _markdown(result)))
 

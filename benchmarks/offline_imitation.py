@@ -432,8 +432,8 @@ def main(argv=None) -> None:
 
 def result_stem(args, date: str, device: str) -> str:
     """``<out>/offline_imitation-<date>-<device>[-quick][-<tag>]``: the results' path without suffix."""
-    return os.path.join(args.out, f"offline_imitation-{date}-{device}{'-quick' if args.quick else ''}"
-                                  f"{'-' + args.tag if args.tag else ''}")
+    return report.result_stem(args.out, "offline_imitation", date, "quick" if args.quick else "", args.tag,
+                              device=device)
 
 
 def write(args, meta: dict, online: list, offline: list, replay_info: dict) -> None:

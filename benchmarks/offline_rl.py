@@ -1,6 +1,6 @@
 """Offline RL on mixed-quality data (IQL vs BC vs filtered BC), and SQIL from one trajectory.
 
-    python -m benchmarks.offline_rl [--envs pendulum,cartpole] [--seeds 5] [--sqil-seeds 8] [--no-sqil]
+    python -m benchmarks.offline_rl [--envs pendulum,cartpole] [--seeds 5] [--sqil-seeds 8] [--no-sqil] [--out DIR]
 
 Offline part, per env: :func:`jaxil.data.mixed.build` collects 10 expert, 40 medium
 (expert with random actions at the env's ``MEDIUM_EPS``) and 50 random episodes from
@@ -17,7 +17,7 @@ env steps at which the mean normalised score over seeds first reaches 0.9.
 
 Scores are raw and normalised (:func:`jaxil.experts.normalize`: 0 random, 1 the
 shipped expert), mean and worst seed. Writes
-``benchmarks/results/offline_rl-<date>-<device>.{json,md}``.
+``<--out>/offline_rl-<date>-<device>[-<tag>].{json,md}`` (default ``benchmarks/results/``).
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ def main(argv=None):
     p.add_argument("--sqil-seeds", type=int, default=8)
     p.add_argument("--no-sqil", action="store_true")
     p.add_argument("--tag", default="")
+    p.add_argument("--out", default=os.path.join(HERE, "results"))
     args = p.parse_args(argv)
     start = time.perf_counter()
     result = {"date": datetime.date.today().isoformat(), "device": jax.default_backend(),
@@ -159,8 +160,7 @@ def main(argv=None):
     if not args.no_sqil:
         result["sqil"] = run_sqil(args.sqil_seeds)
     result["total_wall_s"] = time.perf_counter() - start
-    name = f"offline_rl-{result['date']}-{result['device']}{'-' + args.tag if args.tag else ''}"
-    stem = os.path.join(HERE, "results", name)
+    stem = report.result_stem(args.out, "offline_rl", result["date"], args.tag)
     report.save_json(stem, result, indent=2)
     print(report.save_markdown(stem, markdown(result)))
 

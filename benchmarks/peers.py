@@ -729,7 +729,7 @@ def main(argv=None) -> None:
               "platform": platform.platform(), "jax": jax.__version__,
               "refs": list(experts.reference_returns(ENV)), "threshold": THRESHOLD, "quick": args.quick,
               "comparisons": comparisons, "goal": _goal(comparisons), "note": args.note}
-    stem = os.path.join(args.out, f"peers-{date}-{device}{'-' + tag if tag else ''}")
+    stem = report.result_stem(args.out, "peers", date, tag)
     report.save_json(stem, result)
     print(report.save_markdown(stem, _markdown(result)))
 

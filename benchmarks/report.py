@@ -32,6 +32,15 @@ def save_markdown(stem: str, md: str) -> str:
     return md
 
 
+def result_stem(out: str, name: str, date: str, *parts: str, device: str | None = None) -> str:
+    """``<out>/<name>-<date>-<device>[-<part>...]``: where a benchmark writes its results,
+    without suffix. ``device`` defaults to :func:`device_name` (the card, not only the
+    platform, so that results from two kinds of GPU never share a name); empty parts, and an
+    empty ``name``, are left out."""
+    device = device_name() if device is None else device
+    return os.path.join(out, "-".join(p for p in (name, date, device, *parts) if p))
+
+
 def device_name() -> str:
     """The first JAX device's kind (``cpu``, ``nvidia-h100-80gb-hbm3``...), as result files name it."""
     import jax  # here, so that rendering a report from its JSON needs no JAX

@@ -513,9 +513,9 @@ def run(suite: Suite, out_dir: str = RESULTS, log=None, previous: dict | None = 
     }
     from benchmarks import report
 
-    stem = os.path.join(out_dir, f"{result['date']}-{device}{'' if suite.name == 'full' else '-' + suite.name}")
-    if suite.sections:  # a partial run does not replace the whole suite's report
-        stem += "-only-" + "+".join(names)
+    # a partial run does not replace the whole suite's report
+    stem = report.result_stem(out_dir, "", result["date"], "" if suite.name == "full" else suite.name,
+                              "only-" + "+".join(names) if suite.sections else "", device=device)
     report.save_json(stem, result, default=_jsonable)
     md = report.write(result, stem)
     return result, md

@@ -290,7 +290,7 @@ def write(args, argv: list[str], setting: dict, cov: dict, rows: list[dict], wal
     """The JSON and markdown report; ``setting`` is the trained setting (config, hparams) or the
     folder of the saved policies examined."""
     date, device = datetime.date.today().isoformat(), device_name()
-    stem = os.path.join(args.out, f"valuedice_pendulum_behaviour-{date}-{device}{'-' + args.tag if args.tag else ''}")
+    stem = report.result_stem(args.out, "valuedice_pendulum_behaviour", date, args.tag, device=device)
     meta = {"device": device, "jax": jax.__version__, "date": date, "argv": argv, "seeds": args.seeds,
             "seed": args.seed, "runs": args.runs,
             "env_steps": args.env_steps, "pick": args.pick, "episode": args.episode, "mirror": args.mirror,

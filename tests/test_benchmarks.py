@@ -1,5 +1,6 @@
 """The benchmark suite's machinery on a tiny stand-in config: sections, goals, JSON, report."""
 
+import datetime
 import json
 import os
 
@@ -92,3 +93,32 @@ def test_results_are_written_in_one_step_and_a_failed_write_keeps_the_earlier_fi
     assert json.load(open(stem + ".json")) == {"score": [0.9, 0.95]}
     assert open(stem + ".md").read() == "# run\n\n| a |\n"
     assert sorted(os.listdir(os.path.dirname(stem))) == ["run.json", "run.md"]
+
+
+def test_result_stem_names_benchmark_date_device_and_the_given_parts(monkeypatch):
+    assert report.result_stem("out", "peers", "2026-01-01", "quick", "gail", device="cpu") == \
+        os.path.join("out", "peers-2026-01-01-cpu-quick-gail")
+    # Empty parts (no --quick, no --tag) and an empty name (the suite's own files) leave no dash behind.
+    assert report.result_stem("out", "mce_irl", "2026-01-01", "", "", device="cpu") == \
+        os.path.join("out", "mce_irl-2026-01-01-cpu")
+    assert report.result_stem("out", "", "2026-01-01", "quick", device="cpu") == \
+        os.path.join("out", "2026-01-01-cpu-quick")
+    # The device defaults to the card's kind, not only the platform: two kinds of GPU never share a name.
+    monkeypatch.setattr(report, "device_name", lambda: "nvidia-h100-80gb-hbm3")
+    assert report.result_stem("o", "bc_throughput", "2026-01-01") == \
+        os.path.join("o", "bc_throughput-2026-01-01-nvidia-h100-80gb-hbm3")
+
+
+def test_offline_rl_writes_its_results_into_out_and_nowhere_else(tmp_path):
+    from benchmarks import offline_rl
+
+    results = os.path.join(os.path.dirname(report.__file__), "results")
+    before = set(os.listdir(results))
+    offline_rl.main(["--envs", "cartpole", "--seeds", "1", "--iql-steps", "1", "--bc-steps", "1", "--no-sqil",
+                     "--tag", "t", "--out", str(tmp_path)])
+    assert set(os.listdir(results)) == before
+    [stem] = {os.path.splitext(f)[0] for f in os.listdir(tmp_path)}
+    assert stem == f"offline_rl-{datetime.date.today().isoformat()}-{report.device_name()}-t"
+    saved = json.load(open(tmp_path / f"{stem}.json"))
+    assert saved["seeds"] == 1 and list(saved["offline"]) == ["cartpole"]
+    assert "## cartpole" in open(tmp_path / f"{stem}.md").read()
