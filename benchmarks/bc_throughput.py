@@ -139,7 +139,7 @@ def main() -> None:
     jaxil.set_cpu_device_count()  # before the first computation: every CPU core a device, as the jaxil command
     out = run([int(s) for s in args.seeds.split(",")], args.updates, args.reps)
     rows, peer, goal = out["jaxil"], out["imitation"], out["goal"]
-    device = jax.devices()[0].platform
+    device = report.device_name()
     date = datetime.date.today().isoformat()
     result = {"benchmark": "bc_throughput", "date": date, "device": device, "cpu_count": os.cpu_count(),
               "platform": platform.platform(), "jax": jax.__version__, "hidden": HIDDEN, "batch_size": BATCH,

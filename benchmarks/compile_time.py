@@ -24,7 +24,7 @@ compiler settings for the test suite were chosen with it.
 
 Setups are those of :mod:`benchmarks.loop_efficiency` (the defaults of
 ``jaxil train ALGO --env cartpole``), plus BC on cartpole and SAC on pendulum.
-Writes ``benchmarks/results/compile_time-<date>-<device>.{json,md}`` when run alone.
+Writes ``benchmarks/results/compile_time-<date>-<device>[-flags].{json,md}`` when run alone.
 """
 
 from __future__ import annotations

@@ -312,8 +312,9 @@ def main(argv=None) -> None:
     max_brax = args.max_brax_batch or (64 if args.quick else None)
     modes = tuple(m for m in args.modes.split(",") if m)
     unknown = set(modes) - set(BUILDERS)
-    if unknown:
-        p.error(f"unknown mode(s) {sorted(unknown)}; choose from {', '.join(BUILDERS)}")
+    if unknown or not modes:
+        p.error(f"unknown mode(s) {sorted(unknown)}; choose from {', '.join(BUILDERS)}" if unknown
+                else f"--modes names no mode; choose from {', '.join(BUILDERS)}")
     batches = [int(b) for b in args.batch.split(",")]
     names = [n for n in args.envs.split(",") if n]
     for n in names:

@@ -22,7 +22,7 @@ run / (jaxil's first-call seconds / seeds), the number the goal judges; warm spe
 imitation's seconds per run / (jaxil's warm seconds / seeds), reported beside it. The
 final L-inf distance between learner and expert occupancy is
 reported for both sides as a check that they solve the same problem. Writes
-``benchmarks/results/mce_irl-<date>-<device>.{json,md}``.
+``benchmarks/results/mce_irl-<date>-<device>[-<tag>].{json,md}``.
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def run(models=("linear", "mlp"), seeds=(1, 64), iters: int = 1000, reps: int = 
     measured, measured_warm = worst("speedup_incl_compile"), worst("speedup_warm")
     one_device = worst("speedup_incl_compile", one_device=True)
     date = datetime.date.today().isoformat()
-    device = jax.devices()[0].platform
+    device = report.device_name()
     return {"benchmark": "mce_irl", "date": date, "device": device, "device_kind": jax.devices()[0].device_kind,
             "cpu_count": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__,
             "dtype": str(jnp.result_type(float)), "iters": iters, "reps": reps, "jaxil": rows,

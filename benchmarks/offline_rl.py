@@ -151,7 +151,7 @@ def main(argv=None):
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     args = p.parse_args(argv)
     start = time.perf_counter()
-    result = {"date": datetime.date.today().isoformat(), "device": jax.default_backend(),
+    result = {"date": datetime.date.today().isoformat(), "device": report.device_name(),
               "command": "python -m benchmarks.offline_rl " + " ".join(argv if argv is not None else []),
               "seeds": args.seeds, "offline": {}}
     for env_name in args.envs.split(","):

@@ -50,7 +50,8 @@ program's wall time divided by S; the headline "all seeds" time is when its
 last seed reached 0.9, divided by S. The peer's per-seed time is the mean over
 its seeds; a seed that never reaches 0.9 counts with its whole training time,
 which makes the ratio a lower bound (marked ">="). Writes
-``benchmarks/results/peers-<date>-<device>.{json,md}``.
+``benchmarks/results/peers-<date>-<device>[-quick][-<tag>].{json,md}`` (``<device>``: the card, as
+:func:`benchmarks.report.device_name` names it; the JSON's ``device`` is the platform).
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ def save_markdown(stem: str, md: str) -> str:
 def result_stem(out: str, name: str, date: str, *parts: str, device: str | None = None) -> str:
     """``<out>/<name>-<date>-<device>[-<part>...]``: where a benchmark writes its results,
     without suffix. ``device`` defaults to :func:`device_name` (the card, not only the
-    platform, so that results from two kinds of GPU never share a name); empty parts, and an
-    empty ``name``, are left out."""
+    platform, so that results from two kinds of GPU never share a name); every empty piece (an
+    empty part, or ``name``) is left out with its dash."""
     device = device_name() if device is None else device
     return os.path.join(out, "-".join(p for p in (name, date, device, *parts) if p))
 

@@ -23,7 +23,7 @@ suite goes on):
 - ``brax`` (full suite): hopper / halfcheetah / ant, PPO / GAIL / AIRL / ValueDICE at
   1, 16, 256 seeds: env steps/s and wall time to 0.9 normalized.
 
-Writes ``benchmarks/results/<date>-<device>[-quick].json`` (with the ``goals`` list: one
+Writes ``benchmarks/results/<date>-<device>[-quick][-only-<sections>].json`` (with the ``goals`` list: one
 entry per goal, ``name``, ``target``, ``measured``, ``met``) and a markdown report with
 plots beside it (:mod:`benchmarks.report`).
 """

@@ -31,7 +31,7 @@ import numpy as np
 
 from jaxil import data, envs, experts, loop
 from jaxil.algos import offpolicy as op, valuedice as vd
-from benchmarks.report import result_stem, save_json, save_markdown
+from benchmarks.report import device_name, result_stem, save_json, save_markdown
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARTS = ("expert next states", "replay next states", "initial states")
@@ -128,7 +128,7 @@ def main(argv=None) -> None:
     if args.env_steps < 1000 or args.env_steps % 1000:
         raise SystemExit(f"--env-steps must be a positive multiple of 1000, got {args.env_steps}")
     rows = [run(int(t), args.env_steps, args.seed) for t in args.trajectories.split(",")]
-    meta = {"date": time.strftime("%Y-%m-%d"), "device": jax.devices()[0].platform, "jax": jax.__version__}
+    meta = {"date": time.strftime("%Y-%m-%d"), "device": device_name(), "jax": jax.__version__}
     command = "python -m benchmarks.valuedice_gradients " + " ".join(argv if argv is not None else sys.argv[1:])
     stem = result_stem(args.out, "valuedice_gradients", meta["date"])
     save_json(stem, {"meta": meta, "command": command, "rows": rows})

@@ -109,16 +109,18 @@ def test_result_stem_names_benchmark_date_device_and_the_given_parts(monkeypatch
         os.path.join("o", "bc_throughput-2026-01-01-nvidia-h100-80gb-hbm3")
 
 
-def test_offline_rl_writes_its_results_into_out_and_nowhere_else(tmp_path):
+def test_offline_rl_writes_its_results_into_out_and_nowhere_else(tmp_path, monkeypatch):
     from benchmarks import offline_rl
 
-    results = os.path.join(os.path.dirname(report.__file__), "results")
-    before = set(os.listdir(results))
+    # A card name the platform can never be, so that naming files by the platform fails here too.
+    monkeypatch.setattr(report, "device_name", lambda: "test-card")
+    tag = f"test{os.getpid()}"
     offline_rl.main(["--envs", "cartpole", "--seeds", "1", "--iql-steps", "1", "--bc-steps", "1", "--no-sqil",
-                     "--tag", "t", "--out", str(tmp_path)])
-    assert set(os.listdir(results)) == before
+                     "--tag", tag, "--out", str(tmp_path)])
+    results = os.path.join(os.path.dirname(report.__file__), "results")
+    assert not [f for f in os.listdir(results) if tag in f]  # nothing written into the repository's results
     [stem] = {os.path.splitext(f)[0] for f in os.listdir(tmp_path)}
-    assert stem == f"offline_rl-{datetime.date.today().isoformat()}-{report.device_name()}-t"
+    assert stem == f"offline_rl-{datetime.date.today().isoformat()}-test-card-{tag}"
     saved = json.load(open(tmp_path / f"{stem}.json"))
-    assert saved["seeds"] == 1 and list(saved["offline"]) == ["cartpole"]
+    assert saved["device"] == "test-card" and saved["seeds"] == 1 and list(saved["offline"]) == ["cartpole"]
     assert "## cartpole" in open(tmp_path / f"{stem}.md").read()
