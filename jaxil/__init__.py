@@ -34,7 +34,7 @@ def set_cpu_device_count(count: int | None = None) -> int:
 
     count = (_os.cpu_count() or 1) if count is None else count
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError(f"set_cpu_device_count: count must be a positive int, got {count!r}")
+        raise InputError(f"set_cpu_device_count: count must be a positive int, got {count!r}")
     flags = _os.environ.get("XLA_FLAGS", "")
     found = re.search(r"xla_force_host_platform_device_count=(\d+)", flags)
     if found:
@@ -53,6 +53,7 @@ def set_cpu_device_count(count: int | None = None) -> int:
 
 from jaxil import algos, data, envs, eval, loop, nets, policy, rl  # noqa: E402
 from jaxil.envs import Env, EnvSpec, EnvState, make  # noqa: E402
+from jaxil.errors import InputError  # noqa: E402
 from jaxil.eval import evaluate, normalized_score  # noqa: E402
 from jaxil.loop import Trainer, run  # noqa: E402
 from jaxil.policy import PolicySpec, load_policy, save_policy  # noqa: E402

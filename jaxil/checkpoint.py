@@ -20,6 +20,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxil.errors import InputError
+
 
 class Restored(NamedTuple):
     steps_done: int
@@ -40,7 +42,7 @@ class Checkpointer:
     def __init__(self, directory: str, chunk_steps: int, every: int = 1, keep: int = 3,
                  fingerprint: Any = None, prepare: Callable[[Any], Any] | None = None):
         if every < 1 or keep < 1:
-            raise ValueError(f"checkpoint every and keep must be >= 1, got every={every}, keep={keep}")
+            raise InputError(f"checkpoint every and keep must be >= 1, got every={every}, keep={keep}")
         self.directory = os.path.abspath(directory)
         self.chunk_steps, self.every, self.fingerprint = chunk_steps, every, fingerprint
         # ``prepare`` maps the state/metrics tree to what is written, e.g. host-local
@@ -126,7 +128,7 @@ class Checkpointer:
         return Restored(step, restored.state, dict(restored.history or {}), meta)
 
 
-class _Mismatch(ValueError):
+class _Mismatch(InputError):
     pass
 
 

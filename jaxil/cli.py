@@ -14,6 +14,7 @@ import jaxil
 
 from jaxil import data, envs, experts, runs
 from jaxil import logging as jlog
+from jaxil.errors import InputError
 from jaxil.results import write_results
 
 
@@ -229,8 +230,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # What the console command reports as a one-line error: jaxil's checks of what it is given
-# (bad names, shapes, values, files). Anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError)
+# (InputError: bad names, shapes, values, files) and paths that are not there. Anything
+# else, a plain ValueError from numpy or JAX included, is a bug and keeps its traceback.
+USER_ERRORS = (InputError, FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 def run(argv: list[str] | None = None) -> int:

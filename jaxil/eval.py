@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxil.envs import Env
+from jaxil.errors import InputError
 
 ActFn = Callable[[object, jax.Array, jax.Array], jax.Array]
 
@@ -40,7 +41,7 @@ def evaluate(env: Env, act: ActFn, params, key: jax.Array, num_episodes: int) ->
 def normalized_score(ret, random_return: float, expert_return: float):
     """(R - R_random) / (R_expert - R_random): 0 for a random policy, 1 for the expert."""
     if expert_return == random_return:
-        raise ValueError(f"expert and random returns are equal ({expert_return}); cannot normalise")
+        raise InputError(f"expert and random returns are equal ({expert_return}); cannot normalise")
     return (ret - random_return) / (expert_return - random_return)
 
 

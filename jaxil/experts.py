@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from jaxil import envs, eval as ev, loop, policy as pol
+from jaxil.errors import InputError
 from jaxil.rl import ALGOS, ppo
 
 
@@ -58,7 +59,7 @@ def _recipes() -> dict[str, Callable[[], Recipe]]:
 def recipe(env_name: str) -> Recipe:
     recipes = _recipes()
     if env_name not in recipes:
-        raise ValueError(f"no expert recipe for env {env_name!r}; known: {sorted(recipes)}")
+        raise InputError(f"no expert recipe for env {env_name!r}; known: {sorted(recipes)}")
     return recipes[env_name]()
 
 
@@ -114,7 +115,7 @@ def train_experts(env_name: str, num_seeds: int, seed: int = 0, num_steps: int |
 def with_steps(rec: Recipe, num_steps: int) -> Recipe:
     """The recipe run for ``num_steps`` iterations, with a chunk size that divides it."""
     if num_steps < 1:
-        raise ValueError(f"steps must be >= 1, got {num_steps}")
+        raise InputError(f"steps must be >= 1, got {num_steps}")
     chunk = max(1, min(rec.chunk_steps, num_steps))
     while num_steps % chunk:
         chunk -= 1

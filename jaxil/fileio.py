@@ -8,6 +8,8 @@ import os
 import secrets
 from typing import Any, Callable
 
+from jaxil.errors import InputError
+
 
 def write_atomic(path: str, data: bytes) -> None:
     """Replaces ``path`` by ``data`` in one step: readers see the old file or the new one.
@@ -62,11 +64,11 @@ def load_params(directory: str, name: str, parse: Callable[[dict], Any], templat
             meta = json.load(f)
         spec = parse(meta)
     except (KeyError, TypeError, ValueError) as e:  # ValueError covers JSONDecodeError
-        raise ValueError(f"corrupt {name} metadata {meta_path!r}: {e}") from e
+        raise InputError(f"corrupt {name} metadata {meta_path!r}: {e}") from e
     with open(blob_path, "rb") as f:
         blob = f.read()
     try:
         params = flax.serialization.from_bytes(template(spec), blob)
     except Exception as e:  # msgpack raises several unrelated types on bad bytes
-        raise ValueError(f"corrupt {name} params {blob_path!r}: {e}") from e
+        raise InputError(f"corrupt {name} params {blob_path!r}: {e}") from e
     return spec, jax.tree.map(jnp.asarray, params), meta

@@ -18,6 +18,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxil import validate
+from jaxil.errors import InputError
 from jaxil.policy import PolicySpec
 
 
@@ -199,23 +200,23 @@ def run(
     arrays) is prepended to the returned metrics; ``wall_s`` counts this call only.
     """
     if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        raise InputError(f"num_steps must be >= 1, got {num_steps}")
     keys = jnp.asarray(keys)
     num_runs = keys.shape[0]
     if all(getattr(x, "is_fully_addressable", True) for x in jax.tree.leaves(hparams)):
         validate.check_hparams(hparams, type(hparams).__module__.rpartition(".")[2])
     hparams = broadcast_hparams(hparams, num_runs)
     if demos_axis not in (None, 0):
-        raise ValueError(f"demos_axis must be None (shared demos) or 0 (one dataset per run), got {demos_axis}")
+        raise InputError(f"demos_axis must be None (shared demos) or 0 (one dataset per run), got {demos_axis}")
     if demos_axis == 0:
         sizes = {np.shape(x)[0] for x in jax.tree.leaves(demos)}
         if sizes != {num_runs}:
-            raise ValueError(f"demos_axis=0 needs a leading run axis of {num_runs} on every demos leaf, got {sizes}")
+            raise InputError(f"demos_axis=0 needs a leading run axis of {num_runs} on every demos leaf, got {sizes}")
     chunk_steps = min(chunk_steps or num_steps, num_steps)
     if num_steps % chunk_steps:
-        raise ValueError(f"num_steps={num_steps} is not a multiple of chunk_steps={chunk_steps}")
+        raise InputError(f"num_steps={num_steps} is not a multiple of chunk_steps={chunk_steps}")
     if start_step % chunk_steps or not 0 <= start_step <= num_steps or (start_step > 0 and start_state is None):
-        raise ValueError(f"start_step={start_step} must be a multiple of chunk_steps={chunk_steps} in "
+        raise InputError(f"start_step={start_step} must be a multiple of chunk_steps={chunk_steps} in "
                          f"[0, {num_steps}] and needs a start_state")
     start = time.perf_counter()
     if start_state is None:

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxil import lapack
+from jaxil.errors import InputError
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "silu": nn.silu, "elu": nn.elu}
@@ -23,7 +24,7 @@ def activation(name: str):
     try:
         return _ACTIVATIONS[name]
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}") from None
+        raise InputError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}") from None
 
 
 def orthogonal(scale: float = 1.0):
@@ -71,7 +72,7 @@ class Actor(nn.Module):
             out = MLP(self.hidden, 2 * self.action_size, self.act, 1.0)(obs)
             mean, log_std = jnp.split(out, 2, axis=-1)
             return mean, jnp.clip(log_std, LOG_STD_MIN, LOG_STD_MAX)
-        raise ValueError(f"unknown policy kind {self.kind!r}; choose categorical, gaussian or tanh_gaussian")
+        raise InputError(f"unknown policy kind {self.kind!r}; choose categorical, gaussian or tanh_gaussian")
 
 
 class Critic(nn.Module):

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from jaxil import nets
 from jaxil.envs import EnvSpec
+from jaxil.errors import InputError
 from jaxil.fileio import load_params, save_params
 
 
@@ -66,7 +67,7 @@ class PolicySpec:
 
     def __post_init__(self):
         if self.obs_clip is not None and not self.obs_clip > 0:
-            raise ValueError(f"PolicySpec.obs_clip must be None or > 0, got {self.obs_clip!r}")
+            raise InputError(f"PolicySpec.obs_clip must be None or > 0, got {self.obs_clip!r}")
 
     @classmethod
     def default_kind(cls, env: EnvSpec, continuous_kind: str = "gaussian") -> str:

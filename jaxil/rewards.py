@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from jaxil import nets, policy as pol
 from jaxil.envs import EnvSpec
+from jaxil.errors import InputError
 from jaxil.fileio import load_params, save_params
 
 INPUTS = ("s", "sa", "ss")
@@ -42,7 +43,7 @@ class RewardSpec:
 
     def __post_init__(self):
         if self.inputs not in INPUTS or self.form not in FORMS:
-            raise ValueError(f"reward inputs must be one of {INPUTS} and form one of {FORMS}, got "
+            raise InputError(f"reward inputs must be one of {INPUTS} and form one of {FORMS}, got "
                              f"{self.inputs!r}, {self.form!r}")
 
     def net(self) -> nets.MLP:
@@ -93,7 +94,7 @@ def check_env(spec: RewardSpec, env: EnvSpec, where: str = "reward") -> None:
     for field in ("obs_size", "action_size", "discrete"):
         a, b = getattr(spec.env, field), getattr(env, field)
         if a != b:
-            raise ValueError(f"{where}: learned on {spec.env.name!r} with {field}={a}, but env {env.name!r} has {b}")
+            raise InputError(f"{where}: learned on {spec.env.name!r} with {field}={a}, but env {env.name!r} has {b}")
 
 
 def save_reward(directory: str, spec: RewardSpec, params: LearnedReward, extra: dict | None = None) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 
 from jaxil import algos, data, envs, experts, loop, rewards, validate
 from jaxil import logging as jlog
+from jaxil.errors import InputError
 from jaxil.results import write_results
 
 
@@ -43,7 +44,7 @@ def load_task_demos(demos: str, env, num_trajectories: int | None, subsample: in
         meta = meta.__class__(**{**meta.__dict__, "returns": meta.returns[:num_trajectories]})
     if subsample is not None:
         if subsample < 1:
-            raise ValueError(f"--subsample must be >= 1 (keep every N-th transition), got {subsample}")
+            raise InputError(f"--subsample must be >= 1 (keep every N-th transition), got {subsample}")
         d = data.subsample(d, subsample, key=jax.random.PRNGKey(seed))
     return data.to_jax(d), meta
 
@@ -55,7 +56,7 @@ def parse_env(arg: str) -> tuple[str, dict]:
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq or not key:
-            raise ValueError(f"env options must look like NAME:key=value,key=value; got {arg!r}")
+            raise InputError(f"env options must look like NAME:key=value,key=value; got {arg!r}")
         for cast in (int, float):
             try:
                 value = cast(value)
@@ -107,9 +108,9 @@ def build_trainer(algo: str, env, steps: int | None = None, expert: str | None =
     ``algos.OFFLINE_SWITCH`` algorithms.
     """
     if expert is not None and algo not in algos.NEEDS_EXPERT:
-        raise ValueError(f"{algo} does not query an expert; --expert is for {sorted(algos.NEEDS_EXPERT)}")
+        raise InputError(f"{algo} does not query an expert; --expert is for {sorted(algos.NEEDS_EXPERT)}")
     if reward is not None and algo not in experts.ALGOS:
-        raise ValueError(f"--reward re-optimises a learned reward with an RL algorithm ({sorted(experts.ALGOS)}), "
+        raise InputError(f"--reward re-optimises a learned reward with an RL algorithm ({sorted(experts.ALGOS)}), "
                          f"not {algo}")
     reward_fn = None
     if reward is not None:
@@ -117,7 +118,7 @@ def build_trainer(algo: str, env, steps: int | None = None, expert: str | None =
         rewards.check_env(r_spec, env.spec, where=f"reward {reward!r}")
         reward_fn = rewards.as_rl_reward(r_spec, r_params)
     if offline and algo not in algos.ALGOS:
-        raise ValueError(f"--offline is for {sorted(algos.OFFLINE_SWITCH)}, not the RL algorithm {algo}")
+        raise InputError(f"--offline is for {sorted(algos.OFFLINE_SWITCH)}, not the RL algorithm {algo}")
     trainer, cfg, hp, n, chunk = _setup(algo, env, steps, expert, reward_fn, offline)
     if config is not None:
         cfg, trainer = config, _make(algo, config, env, expert, reward_fn)
@@ -137,15 +138,15 @@ def job_demos(algo: str, env, demos: str | None, num_trajectories: int | None, s
     refs = experts.reference_returns(env.spec.name)
     if algo not in algos.ALGOS:
         if demos is not None or num_trajectories is not None or subsample is not None:
-            raise ValueError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories / "
+            raise InputError(f"{algo} learns from the env reward and takes no --demos / --num-trajectories / "
                              "--subsample")
         return None, None, refs, {}
     if demos is None:
-        raise ValueError(f"{algo} learns from demonstrations: give --demos PATH or a shipped name "
+        raise InputError(f"{algo} learns from demonstrations: give --demos PATH or a shipped name "
                          f"({', '.join(experts.SHIPPED)})")
     arrays, meta = load_task_demos(demos, env, num_trajectories, subsample, seed)
     if algo in algos.NEEDS_REWARDS and not meta.returns:
-        raise ValueError(f"{algo} learns from the rewards in its dataset, and {demos!r} has none")
+        raise InputError(f"{algo} learns from the rewards in its dataset, and {demos!r} has none")
     if meta.expert_return is not None and meta.random_return is not None:
         refs = (meta.random_return, meta.expert_return)
     extra = {"demos": demos, "num_trajectories": data.num_episodes(arrays),
@@ -153,7 +154,7 @@ def job_demos(algo: str, env, demos: str | None, num_trajectories: int | None, s
     if subsample is not None:
         extra["subsample"] = subsample
     if replay is not None and not (offline and algo == "valuedice"):
-        raise ValueError("--replay is the non-expert dataset of offline ValueDICE (valuedice --offline)")
+        raise InputError("--replay is the non-expert dataset of offline ValueDICE (valuedice --offline)")
     if offline and algo == "valuedice":
         extra["replay"] = replay = replay or f"mixed:{env.spec.name}"
         replay_arrays, _ = data.load_any(experts.resolve_demos(replay), env)

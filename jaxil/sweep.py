@@ -32,6 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxil import algos, eval as ev, loop, policy as pol, runs, validate
 from jaxil import logging as jlog
 from jaxil.checkpoint import Checkpointer
+from jaxil.errors import InputError
 from jaxil.results import write_results
 
 RUN_AXIS = loop.RUN_AXIS
@@ -53,7 +54,7 @@ class Draw(NamedTuple):
 def _field_default(hparams, name: str, flag: str):
     fields = hparams._asdict()
     if name not in fields:
-        raise ValueError(f"{flag} {name}: {type(hparams).__module__}.{type(hparams).__name__} has no field "
+        raise InputError(f"{flag} {name}: {type(hparams).__module__}.{type(hparams).__name__} has no field "
                          f"{name!r}; valid fields: {', '.join(fields)}")
     return fields[name]
 
@@ -63,20 +64,20 @@ def _parse_value(text: str, default, where: str):
     try:
         if kind is bool:
             if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(text)
+                raise InputError(text)
             return text.lower() in ("true", "1")
         value = kind(text) if kind is int else float(text)
     except ValueError:
-        raise ValueError(f"{where}: cannot parse {text!r} as {kind.__name__}") from None
+        raise InputError(f"{where}: cannot parse {text!r} as {kind.__name__}") from None
     if not math.isfinite(value):
-        raise ValueError(f"{where}: {text!r} is not a finite number")
+        raise InputError(f"{where}: {text!r} is not a finite number")
     return value
 
 
 def _split_spec(spec: str, flag: str, form: str) -> tuple[str, str]:
     name, sep, rest = spec.partition("=")
     if not sep or not name.strip():
-        raise ValueError(f"{flag} {spec!r}: expected {form}")
+        raise InputError(f"{flag} {spec!r}: expected {form}")
     return name.strip(), rest
 
 
@@ -87,10 +88,10 @@ def parse_grid(specs: Sequence[str], hparams) -> dict[str, list]:
         name, values = _split_spec(spec, "--grid", "NAME=v1,v2,...")
         default = _field_default(hparams, name, "--grid")
         if name in grid:
-            raise ValueError(f"--grid {name} is given twice; put all its values in one list")
+            raise InputError(f"--grid {name} is given twice; put all its values in one list")
         items = [v.strip() for v in values.split(",") if v.strip()]
         if not items:
-            raise ValueError(f"--grid {name}: empty list of values (expected {name}=v1,v2,...)")
+            raise InputError(f"--grid {name}: empty list of values (expected {name}=v1,v2,...)")
         grid[name] = [_parse_value(v, default, f"--grid {name}") for v in items]
     return grid
 
@@ -103,15 +104,15 @@ def parse_random(specs: Sequence[str], hparams) -> dict[str, Draw]:
         name, rest = _split_spec(spec, "--random", form)
         default = _field_default(hparams, name, "--random")
         if isinstance(default, (bool, int)):
-            raise ValueError(f"--random {name}: only float fields can be drawn (it is {type(default).__name__})")
+            raise InputError(f"--random {name}: only float fields can be drawn (it is {type(default).__name__})")
         if name in draws:
-            raise ValueError(f"--random {name} is given twice")
+            raise InputError(f"--random {name} is given twice")
         parts = rest.split(":")
         if len(parts) != 3 or parts[0] not in DISTRIBUTIONS:
-            raise ValueError(f"--random {spec!r}: expected {form}")
+            raise InputError(f"--random {spec!r}: expected {form}")
         low, high = (_parse_value(p, 0.0, f"--random {name}") for p in parts[1:])
         if not low < high or (parts[0] == "loguniform" and low <= 0):
-            raise ValueError(f"--random {name}: need LOW < HIGH{' and LOW > 0 for loguniform' * (parts[0] == 'loguniform')}"
+            raise InputError(f"--random {name}: need LOW < HIGH{' and LOW > 0 for loguniform' * (parts[0] == 'loguniform')}"
                              f", got {low} and {high}")
         draws[name] = Draw(parts[0], low, high)
     return draws
@@ -121,11 +122,11 @@ def make_settings(base, grid: dict[str, list], draws: dict[str, Draw], num_draws
     """The grid's product, each combined with ``num_draws`` random draws (host-side,
     ``numpy`` seeded by ``seed``); one ``Hparams`` per setting, ``base`` elsewhere."""
     if draws and num_draws < 1:
-        raise ValueError("--random needs --num-draws >= 1")
+        raise InputError("--random needs --num-draws >= 1")
     if num_draws and not draws:
-        raise ValueError("--num-draws needs at least one --random NAME=DIST:LOW:HIGH")
+        raise InputError("--num-draws needs at least one --random NAME=DIST:LOW:HIGH")
     if set(grid) & set(draws):
-        raise ValueError(f"{sorted(set(grid) & set(draws))} are both in --grid and --random")
+        raise InputError(f"{sorted(set(grid) & set(draws))} are both in --grid and --random")
     rng = np.random.default_rng([seed, 0x5EE9])
 
     def sample(d: Draw) -> float:
@@ -162,10 +163,10 @@ def init_distributed(coordinator: str | None, num_processes: int = 1, process_id
     """``jax.distributed.initialize`` for a multi-process sweep; call before any jax computation."""
     if coordinator is None:
         if num_processes != 1 or process_id != 0:
-            raise ValueError("--num-processes / --process-id need --coordinator HOST:PORT")
+            raise InputError("--num-processes / --process-id need --coordinator HOST:PORT")
         return
     if num_processes < 1 or not 0 <= process_id < num_processes:
-        raise ValueError(f"need 0 <= process_id < num_processes, got {process_id} and {num_processes}")
+        raise InputError(f"need 0 <= process_id < num_processes, got {process_id} and {num_processes}")
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
 
 
@@ -229,9 +230,9 @@ class Batches(NamedTuple):
 def plan_batches(num_runs: int, num_processes: int, process_id: int, num_devices: int,
                  max_batch: int | None) -> Batches:
     if num_runs < 1:
-        raise ValueError("a sweep needs at least one run")
+        raise InputError("a sweep needs at least one run")
     if max_batch is not None and max_batch < 1:
-        raise ValueError(f"--max-batch must be >= 1, got {max_batch}")
+        raise InputError(f"--max-batch must be >= 1, got {max_batch}")
     share = -(-num_runs // num_processes)
     batch = share if max_batch is None else min(max_batch, share)
     batch = -(-batch // num_devices) * num_devices  # whole runs per device
@@ -329,15 +330,15 @@ def sweep_job(algo: str, env_name: str, out: str, seeds: int = 4, steps: int | N
     with each batch's state and metrics.
     """
     if seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+        raise InputError(f"--seeds must be >= 1, got {seeds}")
     if checkpoint_every < 0:
-        raise ValueError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
+        raise InputError(f"--checkpoint-every must be >= 0, got {checkpoint_every}")
     env = runs.make_env(env_name)
     trainer, cfg, base, n, chunk = runs.build_trainer(algo, env, steps, expert, config, offline=offline)
     base = hparams if hparams is not None else base
     if chunk_steps is not None:
         if chunk_steps < 1 or n % chunk_steps:
-            raise ValueError(f"--chunk-steps must be >= 1 and divide the {n} steps, got {chunk_steps}")
+            raise InputError(f"--chunk-steps must be >= 1 and divide the {n} steps, got {chunk_steps}")
         chunk = chunk_steps
     grid_values, draws = parse_grid(grid, base), parse_random(random, base)
     names = [*grid_values, *draws]
@@ -431,7 +432,7 @@ def _run_batch(ctx: _BatchContext, b: int, keys, hparams, sources: np.ndarray, r
                             ctx.checkpoint_every, ctx.keep_checkpoints, {**ctx.fingerprint, "batch": b},
                             prepare=ctx.axis.to_saved)
         if not ctx.resume and ckpt.steps():
-            raise ValueError(f"{ckpt.directory} already holds checkpoints: pass --resume to continue that run, "
+            raise InputError(f"{ckpt.directory} already holds checkpoints: pass --resume to continue that run, "
                              f"or write to a new --out")
         restored = ckpt.restore_latest(*_abstract(ctx.axis, ctx.trainer, keys, ctx.demos, hparams)) \
             if ctx.resume else None

@@ -1,6 +1,6 @@
 """Checks of what a user can get wrong before a run starts: names, hyperparameters, batch sizes.
 
-Each check raises :class:`ValueError` naming the algorithm, the field and the offending
+Each check raises :class:`jaxil.errors.InputError` (a ValueError) naming the algorithm, the field and the offending
 value (and, for a swept field, the run), so that a typo in a sweep grid fails in the
 first second instead of turning into NaN losses hours later.
 """
@@ -12,6 +12,8 @@ import difflib
 from typing import Callable, Iterable
 
 import numpy as np
+
+from jaxil.errors import InputError
 
 # Rules by field name, so that the Hparams of a new algorithm are checked without
 # registering them: learning rates are ``lr`` / ``*_lr``, weights ``*_coef`` ...
@@ -47,12 +49,12 @@ def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     return difflib.get_close_matches(str(name), sorted(known), n=n)
 
 
-def unknown_name(kind: str, name: str, known: Iterable[str]) -> ValueError:
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> InputError:
     """The error for an unknown ``kind`` (env, algorithm, ...) suggesting the closest known names."""
     known = sorted(known)
     close = closest(name, known)
     hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-    return ValueError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}")
+    return InputError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}")
 
 
 def _rule(field: str) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
@@ -80,7 +82,7 @@ def check_hparams(hparams, algo: str) -> None:
     fields in ``_BY_ALGORITHM``, the range the algorithm that defines the Hparams needs).
 
     Fields may be scalars or per-run arrays (a sweep); nested NamedTuples are
-    checked field by field. Raises ValueError such as
+    checked field by field. Raises InputError such as
     ``bc Hparams.lr[3] = -0.001: a learning rate must be >= 0``.
     """
     own_rules = _BY_ALGORITHM.get(type(hparams).__module__.rpartition(".")[2], {})
@@ -88,7 +90,7 @@ def check_hparams(hparams, algo: str) -> None:
         x = np.asarray(value)
         where = f"{algo} {path}"
         if x.dtype.kind not in "biuf":
-            raise ValueError(f"{where} = {value!r}: expected a number")
+            raise InputError(f"{where} = {value!r}: expected a number")
         _first_bad(where, x, ~np.isfinite(x), "must be finite")
         field = path.rsplit(".", 1)[-1]
         rule = own_rules[field] if path.count(".") == 1 and field in own_rules else _rule(field)
@@ -109,10 +111,10 @@ def _first_bad(where: str, x: np.ndarray, bad: np.ndarray, what: str) -> None:
     if not bad.any():
         return
     if x.ndim == 0:
-        raise ValueError(f"{where} = {x.item()}: {what}")
+        raise InputError(f"{where} = {x.item()}: {what}")
     index = np.unravel_index(int(np.argmax(bad)), x.shape)
     at = ", ".join(map(str, index))
-    raise ValueError(f"{where}[{at}] = {x[index].item()}: {what} (run {at} of a swept field)")
+    raise InputError(f"{where}[{at}] = {x[index].item()}: {what} (run {at} of a swept field)")
 
 
 def batch_fields(config) -> dict[str, int]:
@@ -145,10 +147,10 @@ def batch_size_problem(config, demos, algo: str) -> str | None:
 
 
 def check_batch_size(config, demos, algo: str) -> None:
-    """Raises ValueError with :func:`batch_size_problem`'s message if there is one."""
+    """Raises InputError with :func:`batch_size_problem`'s message if there is one."""
     problem = batch_size_problem(config, demos, algo)
     if problem:
-        raise ValueError(problem)
+        raise InputError(problem)
 
 
 __all__ = ["batch_fields", "batch_size_problem", "check_batch_size", "check_hparams", "closest", "unknown_name"]

@@ -5,6 +5,7 @@ import jax
 import numpy as np
 import pytest
 
+import jaxil
 from jaxil import cli, data, envs, policy as pol
 
 KEYS = {"algo", "env", "num_seeds", "return", "normalized_return", "env_steps", "wall_s", "config", "hparams", "versions"}
@@ -39,6 +40,40 @@ def test_console_command_reports_a_bad_input_in_one_line(capsys, monkeypatch):
     monkeypatch.setenv("JAXIL_TRACEBACK", "1")
     with pytest.raises(ValueError, match="unknown env 'cartpol'"):
         cli.run(["train", "ppo", "--env", "cartpol", "--steps", "1"])
+
+
+def test_console_command_keeps_the_traceback_of_a_value_error_that_is_not_a_bad_input(capsys, monkeypatch):
+    """Only jaxil's InputError (and a missing path) is shortened: a plain ValueError, as numpy
+    or JAX raise on a bug, propagates with its traceback."""
+    monkeypatch.delenv("JAXIL_TRACEBACK", raising=False)
+
+    def broken(argv):
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(cli, "main", broken)
+    with pytest.raises(ValueError, match="could not be broadcast") as info:
+        cli.run([])
+    assert not isinstance(info.value, jaxil.InputError)
+    assert capsys.readouterr().err == ""
+
+    def bad_input(argv):
+        raise jaxil.InputError("--seeds must be >= 1, got 0")
+
+    monkeypatch.setattr(cli, "main", bad_input)
+    assert cli.run([]) == 2
+    assert capsys.readouterr().err == "jaxil: error: --seeds must be >= 1, got 0\n"
+
+
+def test_every_check_of_a_bad_input_raises_input_error():
+    """The checks the console command shortens are InputErrors: a bad hyperparameter, bad
+    demos, an unknown env."""
+    from jaxil.data.demos import DemosError
+
+    assert issubclass(DemosError, jaxil.InputError) and issubclass(jaxil.InputError, ValueError)
+    with pytest.raises(jaxil.InputError, match="unknown env 'cartpol'"):
+        cli.main(["train", "ppo", "--env", "cartpol", "--steps", "1"])
+    with pytest.raises(jaxil.InputError, match="--seeds must be >= 1"):
+        cli.main(["sweep", "bc", "--env", "cartpole", "--demos", "cartpole", "--seeds", "0"])
 
 
 def test_collect_from_saved_policy(tmp_path):

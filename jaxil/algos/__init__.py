@@ -6,6 +6,7 @@ from jaxil.algos import airl, apprenticeship, bc, dagger, gail, maxent_irl  # no
 from jaxil.algos import filtered_bc, iql, iqlearn, offpolicy, sqil, valuedice
 from jaxil import validate
 from jaxil.envs import BRAX_TASKS
+from jaxil.errors import InputError
 from jaxil.rl import ppo
 
 ALGOS = {"bc": bc, "dagger": dagger, "gail": gail, "airl": airl, "valuedice": valuedice, "iqlearn": iqlearn,
@@ -51,7 +52,7 @@ def defaults(algo: str, env_name: str, offline: bool = False):
     if algo not in ALGOS:
         raise validate.unknown_name("imitation algorithm", algo, ALGOS)
     if offline and algo not in OFFLINE_SWITCH:
-        raise ValueError(f"--offline switches {sorted(OFFLINE_SWITCH)} to learning from data alone; {algo} has no "
+        raise InputError(f"--offline switches {sorted(OFFLINE_SWITCH)} to learning from data alone; {algo} has no "
                          f"such switch (bc, filtered_bc and iql are always offline)")
     module = ALGOS[algo]
     config, hparams, steps = module.Config(), module.Hparams(), DEFAULT_STEPS[algo]

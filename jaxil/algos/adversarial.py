@@ -30,6 +30,7 @@ import optax
 from jaxil import policy as pol
 from jaxil.algos import bc
 from jaxil.envs import Env
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.rl import ppo, replay, sac
 from jaxil.types import Demos, Transition
@@ -61,9 +62,9 @@ class Config:
 
     def __post_init__(self):
         if self.learner not in LEARNERS:
-            raise ValueError(f"unknown learner {self.learner!r}; choose one of {LEARNERS}")
+            raise InputError(f"unknown learner {self.learner!r}; choose one of {LEARNERS}")
         if self.disc_updates < 1 or self.disc_batch < 1:
-            raise ValueError(f"disc_updates and disc_batch must be >= 1, got {self.disc_updates}, {self.disc_batch}")
+            raise InputError(f"disc_updates and disc_batch must be >= 1, got {self.disc_updates}, {self.disc_batch}")
 
 
 class Discriminator(NamedTuple):
@@ -283,7 +284,7 @@ def make_learner(kind: str, ppo_config: ppo.Config, sac_config: sac.Config, env:
         return ppo_learner(ppo_config, env)
     if kind == "sac":
         return sac_learner(sac_config, env)
-    raise ValueError(f"unknown learner {kind!r}; choose ppo or sac")
+    raise InputError(f"unknown learner {kind!r}; choose ppo or sac")
 
 
 def make_train(config: Config, env: Env, disc: Discriminator) -> Trainer:

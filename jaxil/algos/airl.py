@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxil import nets, rewards
 from jaxil.algos import adversarial
 from jaxil.envs import Env
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.types import Transition
 
@@ -53,7 +54,7 @@ class Config(adversarial.Config):
     def __post_init__(self):
         super().__post_init__()
         if self.policy_reward not in ("auto", "logit", "softplus", "f"):
-            raise ValueError(f"unknown AIRL policy_reward {self.policy_reward!r}; choose auto, logit, softplus or f")
+            raise InputError(f"unknown AIRL policy_reward {self.policy_reward!r}; choose auto, logit, softplus or f")
 
 
 class Hparams(adversarial.Hparams):

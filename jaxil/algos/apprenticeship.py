@@ -38,6 +38,7 @@ import numpy as np
 from jaxil import lapack
 from jaxil.algos.maxent_irl import mce_occupancy, optimal_policy
 from jaxil.envs.tabular import TabularMDP
+from jaxil.errors import InputError
 
 METHODS = ("projection", "max_margin")
 
@@ -56,7 +57,7 @@ def demo_feature_expectations(mdp: TabularMDP, states: jax.Array, weights: jax.A
     """Empirical :func:`feature_expectations` from ``states [N, L]`` (``L >= T``; only
     the first ``T`` states of each episode count). ``weights [N]`` masks padding."""
     if states.ndim != 2 or states.shape[1] < mdp.horizon:
-        raise ValueError(f"states must be [N, L >= T={mdp.horizon}], got shape {states.shape}")
+        raise InputError(f"states must be [N, L >= T={mdp.horizon}], got shape {states.shape}")
     states = states[:, : mdp.horizon]
     w = jnp.ones(states.shape[0], mdp.features.dtype) if weights is None else weights
     powers = mdp.discount ** jnp.arange(mdp.horizon, dtype=mdp.features.dtype)
@@ -120,9 +121,9 @@ class Config:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+            raise InputError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.iterations < 1 or self.qp_iters < 1:
-            raise ValueError(f"iterations and qp_iters must be >= 1, got {self.iterations}, {self.qp_iters}")
+            raise InputError(f"iterations and qp_iters must be >= 1, got {self.iterations}, {self.qp_iters}")
 
 
 class Hparams(NamedTuple):
@@ -162,9 +163,9 @@ def expert_al_data(mdp: TabularMDP, expert_policy: jax.Array) -> ALData:
 def _check(data: ALData, hp: Hparams):
     f = data.mdp.features.shape[-1]
     if jnp.shape(data.expert_features) != (f,):
-        raise ValueError(f"expert_features must be [F={f}], got {jnp.shape(data.expert_features)}")
+        raise InputError(f"expert_features must be [F={f}], got {jnp.shape(data.expert_features)}")
     if not isinstance(hp.eps, jax.core.Tracer) and not np.all(np.asarray(hp.eps, dtype=float) >= 0):
-        raise ValueError(f"Hparams.eps must be >= 0, got {hp.eps}")
+        raise InputError(f"Hparams.eps must be >= 0, got {hp.eps}")
 
 
 def make_train(config: Config) -> ALTrainer:
@@ -232,7 +233,7 @@ def train(config: Config, key: jax.Array, data: ALData, hparams: Hparams = Hpara
     pure: ``jax.jit(jax.vmap(partial(train, config), in_axes=(0, None, None)))``."""
     num_steps = config.iterations if num_steps is None else num_steps
     if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        raise InputError(f"num_steps must be >= 1, got {num_steps}")
     trainer = make_train(config)
     state = trainer.init(key, data, hparams)
     state, metrics = jax.lax.scan(lambda s, _: trainer.step(s, data, hparams), state, None, length=num_steps)

@@ -16,6 +16,7 @@ import optax
 
 from jaxil import policy as pol
 from jaxil.envs import Env
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.types import Demos
 
@@ -46,9 +47,9 @@ class Config:
 
     def __post_init__(self):
         if self.loss not in LOSSES:
-            raise ValueError(f"unknown BC loss {self.loss!r}; choose one of {LOSSES}")
+            raise InputError(f"unknown BC loss {self.loss!r}; choose one of {LOSSES}")
         if self.batch_size < 1 or self.updates_per_step < 1:
-            raise ValueError(f"batch_size and updates_per_step must be >= 1, got {self}")
+            raise InputError(f"batch_size and updates_per_step must be >= 1, got {self}")
 
 
 class Hparams(NamedTuple):
@@ -71,7 +72,7 @@ def policy_spec(config: Config, env: Env) -> pol.PolicySpec:
     if kind == "auto":
         kind = pol.PolicySpec.default_kind(env.spec, "gaussian")
     if config.loss == "mse" and env.spec.discrete:
-        raise ValueError("BC loss 'mse' needs continuous actions; cartpole-like envs use log_likelihood")
+        raise InputError("BC loss 'mse' needs continuous actions; cartpole-like envs use log_likelihood")
     return pol.PolicySpec(env.spec, kind, tuple(config.hidden), config.activation)
 
 

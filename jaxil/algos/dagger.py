@@ -35,6 +35,7 @@ import optax
 from jaxil import eval as ev, policy as pol
 from jaxil.algos import bc
 from jaxil.envs import Env
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.types import Demos
 
@@ -72,12 +73,12 @@ class Config:
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown DAgger schedule {self.schedule!r}; choose one of {SCHEDULES}")
+            raise InputError(f"unknown DAgger schedule {self.schedule!r}; choose one of {SCHEDULES}")
         for name in ("batch_size", "updates_per_round", "num_envs", "num_rounds"):
             if getattr(self, name) < 1:
-                raise ValueError(f"DAgger Config.{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"DAgger Config.{name} must be >= 1, got {getattr(self, name)}")
         if self.initial_updates < 0 or (self.rollout_steps is not None and self.rollout_steps < 1):
-            raise ValueError(f"need initial_updates >= 0 and rollout_steps >= 1, got {self}")
+            raise InputError(f"need initial_updates >= 0 and rollout_steps >= 1, got {self}")
 
     def bc_config(self) -> bc.Config:
         return bc.Config(self.hidden, self.activation, self.policy_kind, self.loss, self.batch_size,
@@ -250,7 +251,7 @@ def callback_expert(fn: Callable[[np.ndarray], np.ndarray], env_spec) -> Expert:
         out = np.asarray(fn(obs.reshape(-1, obs.shape[-1])))
         want = (int(np.prod(lead)), *shape)
         if out.shape != want:
-            raise ValueError(f"DAgger expert callback returned actions of shape {out.shape}, expected {want}")
+            raise InputError(f"DAgger expert callback returned actions of shape {out.shape}, expected {want}")
         return out.astype(dtype).reshape(*lead, *shape)
 
     def act(params, obs, key):
@@ -281,7 +282,7 @@ class HostDAgger:
     def __init__(self, config: Config, env: Env, demos: Demos, hparams: Hparams = Hparams(),
                  key: jax.Array | None = None):
         if config.schedule != "learner_after_first":
-            raise ValueError("HostDAgger rolls out the learner alone; use schedule='learner_after_first'")
+            raise InputError("HostDAgger rolls out the learner alone; use schedule='learner_after_first'")
         self.config, self.env, self.hparams = config, env, hparams
         self.spec = bc.policy_spec(config.bc_config(), env)
         self.num_steps = rollout_steps(config, env)
@@ -314,20 +315,20 @@ class HostDAgger:
     def add_labels(self, obs: np.ndarray, actions) -> None:
         """Adds the expert's ``actions`` for ``obs`` (the array :meth:`queries` returned)."""
         if self._pending is None:
-            raise ValueError("add_labels before queries(): there are no states waiting for labels")
+            raise InputError("add_labels before queries(): there are no states waiting for labels")
         if np.shape(obs) != self._pending.shape or not np.array_equal(obs, self._pending):
-            raise ValueError("add_labels: obs are not the states returned by the last queries()")
+            raise InputError("add_labels: obs are not the states returned by the last queries()")
         actions = np.asarray(actions)
         spec = self.env.spec
         want = (self.per_round, *spec.action_shape)
         if actions.shape != want:
-            raise ValueError(f"DAgger labels: expected actions of shape {want}, got {actions.shape}")
+            raise InputError(f"DAgger labels: expected actions of shape {want}, got {actions.shape}")
         if spec.discrete:
             if not np.issubdtype(actions.dtype, np.integer) or actions.min() < 0 or actions.max() >= spec.action_size:
-                raise ValueError(f"DAgger labels: discrete actions must be integers in [0, {spec.action_size})")
+                raise InputError(f"DAgger labels: discrete actions must be integers in [0, {spec.action_size})")
         elif not np.all(np.isfinite(actions)):
             bad = int(np.flatnonzero(~np.isfinite(actions).reshape(len(actions), -1).all(1))[0])
-            raise ValueError(f"DAgger labels: non-finite action at row {bad}")
+            raise InputError(f"DAgger labels: non-finite action at row {bad}")
         round_ = self.state.round + 1
         buf = self._write(self.state.buffer, round_, jnp.asarray(obs), jnp.asarray(actions, spec.action_dtype))
         self.state = self.state._replace(buffer=buf, round=round_)
@@ -357,7 +358,7 @@ class HostDAgger:
             with np.load(path) as f:
                 obs, actions = f["obs"], f["action"]
         except (OSError, ValueError, KeyError) as e:
-            raise ValueError(f"cannot read DAgger labels from {path!r} (need arrays 'obs' and 'action'): {e}") from e
+            raise InputError(f"cannot read DAgger labels from {path!r} (need arrays 'obs' and 'action'): {e}") from e
         self.add_labels(obs, actions)
 
     def run(self, label_fn: Callable[[np.ndarray], np.ndarray], rounds: int) -> list[dict]:

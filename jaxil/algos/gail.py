@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jaxil import nets, rewards
 from jaxil.algos import adversarial
 from jaxil.envs import Env
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.types import Transition
 
@@ -44,9 +45,9 @@ class Config(adversarial.Config):
     def __post_init__(self):
         super().__post_init__()
         if self.reward_form not in REWARD_FORMS:
-            raise ValueError(f"unknown GAIL reward_form {self.reward_form!r}; choose one of {REWARD_FORMS}")
+            raise InputError(f"unknown GAIL reward_form {self.reward_form!r}; choose one of {REWARD_FORMS}")
         if self.disc_input not in INPUTS:
-            raise ValueError(f"unknown GAIL disc_input {self.disc_input!r}; choose one of {INPUTS}")
+            raise InputError(f"unknown GAIL disc_input {self.disc_input!r}; choose one of {INPUTS}")
 
 
 Hparams = adversarial.Hparams

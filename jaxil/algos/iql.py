@@ -32,6 +32,7 @@ import optax
 from jaxil import nets, policy as pol
 from jaxil.algos import bc, offpolicy as op
 from jaxil.envs import Env
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.types import Demos, Transition
 
@@ -55,9 +56,9 @@ class Config:
 
     def __post_init__(self):
         if self.policy_kind not in POLICY_KINDS:
-            raise ValueError(f"unknown IQL policy_kind {self.policy_kind!r}; choose one of {POLICY_KINDS}")
+            raise InputError(f"unknown IQL policy_kind {self.policy_kind!r}; choose one of {POLICY_KINDS}")
         if self.batch_size < 1 or self.updates_per_step < 1:
-            raise ValueError(f"IQL batch_size and updates_per_step must be >= 1, got {self}")
+            raise InputError(f"IQL batch_size and updates_per_step must be >= 1, got {self}")
 
 
 class Hparams(NamedTuple):
@@ -133,7 +134,7 @@ def policy_spec(config: Config, env: Env) -> pol.PolicySpec:
     if kind == "auto":
         kind = pol.PolicySpec.default_kind(env.spec, "gaussian")
     if (kind == "categorical") != env.spec.discrete:
-        raise ValueError(f"IQL policy_kind {kind!r} does not fit env {env.spec.name!r} "
+        raise InputError(f"IQL policy_kind {kind!r} does not fit env {env.spec.name!r} "
                          f"({'discrete' if env.spec.discrete else 'continuous'} actions)")
     return pol.PolicySpec(env.spec, kind, tuple(config.hidden), config.activation)
 

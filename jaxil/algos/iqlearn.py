@@ -51,6 +51,7 @@ import optax
 from jaxil import nets, policy as pol
 from jaxil.algos import offpolicy as op
 from jaxil.envs import Env
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.types import Transition
 
@@ -81,9 +82,9 @@ class Config(op.Config):
     def __post_init__(self):
         super().__post_init__()
         if self.value_term not in VALUE_TERMS:
-            raise ValueError(f"unknown value_term {self.value_term!r}; choose one of {VALUE_TERMS}")
+            raise InputError(f"unknown value_term {self.value_term!r}; choose one of {VALUE_TERMS}")
         if self.offline and self.chi2_policy_actions:
-            raise ValueError("chi2_policy_actions=True needs replay rows, which offline IQ-Learn does not have")
+            raise InputError("chi2_policy_actions=True needs replay rows, which offline IQ-Learn does not have")
 
 
 class Hparams(NamedTuple):

@@ -62,6 +62,7 @@ import optax
 
 from jaxil import lapack, nets
 from jaxil.envs.tabular import TabularMDP, _time_policy
+from jaxil.errors import InputError
 
 BACKUPS = ("mce", "maxent")
 REWARD_MODELS = ("linear", "mlp")
@@ -72,12 +73,12 @@ OPTIMIZERS = ("adam", "sgd")
 
 def _check_planning_args(transitions, reward, horizon):
     if transitions.ndim != 3 or transitions.shape[0] != transitions.shape[2]:
-        raise ValueError(f"transitions must be [S, A, S], got shape {transitions.shape}")
+        raise InputError(f"transitions must be [S, A, S], got shape {transitions.shape}")
     s, a, _ = transitions.shape
     if reward.shape not in ((s,), (s, a)):
-        raise ValueError(f"reward must be [S={s}] or [S, A={a}], got shape {reward.shape}")
+        raise InputError(f"reward must be [S={s}] or [S, A={a}], got shape {reward.shape}")
     if horizon is not None and (not isinstance(horizon, int) or horizon < 1):
-        raise ValueError(f"horizon must be a positive int, got {horizon!r}")
+        raise InputError(f"horizon must be a positive int, got {horizon!r}")
 
 
 def _continuation(transitions, v_next, backup: str):
@@ -155,7 +156,7 @@ def mce_partition(
     """
     _check_planning_args(transitions, reward, horizon)
     if backup not in BACKUPS:
-        raise ValueError(f"backup must be one of {BACKUPS}, got {backup!r}")
+        raise InputError(f"backup must be one of {BACKUPS}, got {backup!r}")
     return _backward(transitions, reward, horizon, discount, terminal, backup)
 
 
@@ -203,15 +204,15 @@ def mce_occupancy(
     """
     if policy is None:
         if reward is None or horizon is None:
-            raise ValueError("mce_occupancy needs a policy, or a reward and a horizon")
+            raise InputError("mce_occupancy needs a policy, or a reward and a horizon")
         _, _, policy = mce_partition(transitions, reward, horizon, plan_discount)
     if horizon is None:
         if policy.ndim != 3:
-            raise ValueError(f"a stationary [S, A] policy needs a horizon; got shape {policy.shape}")
+            raise InputError(f"a stationary [S, A] policy needs a horizon; got shape {policy.shape}")
         horizon = policy.shape[0]
     pi = _time_policy(policy, horizon)
     if pi.shape[1:] != transitions.shape[:2] or initial.shape != transitions.shape[:1]:
-        raise ValueError(
+        raise InputError(
             f"shapes disagree: transitions {transitions.shape}, initial {initial.shape}, policy {pi.shape}"
         )
 
@@ -242,11 +243,11 @@ def soft_value_iteration(
     """
     _check_planning_args(transitions, reward, None)
     if backup not in BACKUPS:
-        raise ValueError(f"backup must be one of {BACKUPS}, got {backup!r}")
+        raise InputError(f"backup must be one of {BACKUPS}, got {backup!r}")
     if not isinstance(discount, jax.core.Tracer) and not 0.0 < float(discount) < 1.0:
-        raise ValueError(f"infinite-horizon soft value iteration needs 0 < discount < 1, got {discount}")
+        raise InputError(f"infinite-horizon soft value iteration needs 0 < discount < 1, got {discount}")
     if max_iters < 1:
-        raise ValueError(f"max_iters must be >= 1, got {max_iters}")
+        raise InputError(f"max_iters must be >= 1, got {max_iters}")
     return _soft_value_iteration(transitions, reward, discount, float(tol), int(max_iters), backup)
 
 
@@ -275,7 +276,7 @@ def discounted_occupancy(transitions, initial, policy, discount) -> jax.Array:
     """``d [S] = sum_{t>=0} discount**t P(s_t = s)`` for a stationary ``[S, A]`` policy,
     solved exactly as ``(I - discount * P_pi^T) d = initial``; sums to ``1 / (1 - discount)``."""
     if policy.shape != transitions.shape[:2]:
-        raise ValueError(f"policy must be [S, A] = {transitions.shape[:2]}, got {policy.shape}")
+        raise InputError(f"policy must be [S, A] = {transitions.shape[:2]}, got {policy.shape}")
     p_pi = jnp.einsum("sa,sat->st", policy, transitions)
     eye = jnp.eye(p_pi.shape[0], dtype=p_pi.dtype)
     return lapack.solve(eye - discount * p_pi.T, initial)
@@ -333,7 +334,7 @@ def transfer(learned_reward: jax.Array, target: TabularMDP) -> TransferResult:
     """Re-optimises a learned ``[S]`` reward in ``target`` (e.g. moved walls, other
     slip) and scores the resulting policy under ``target``'s true reward."""
     if learned_reward.shape != (target.n_states,):
-        raise ValueError(f"learned reward must be [S={target.n_states}], got {learned_reward.shape}")
+        raise InputError(f"learned reward must be [S={target.n_states}], got {learned_reward.shape}")
     _, _, pi = optimal_policy(target.transitions, learned_reward, target.horizon, target.discount)
     return TransferResult(pi, expected_return(target, pi), normalized_return(target, pi))
 
@@ -349,11 +350,11 @@ def occupancy_from_trajectories(
     ``sum_t discount**t onehot(s_t)``. ``weights [N]`` (default 1) masks padded
     episodes, so demo subsets of one padded shape vmap."""
     if states.ndim != 2:
-        raise ValueError(f"states must be [N, L], got shape {states.shape}")
+        raise InputError(f"states must be [N, L], got shape {states.shape}")
     dtype = jnp.result_type(float)
     w = jnp.ones(states.shape[0], dtype) if weights is None else jnp.asarray(weights, dtype)
     if w.shape != states.shape[:1]:
-        raise ValueError(f"weights must be [N={states.shape[0]}], got {w.shape}")
+        raise InputError(f"weights must be [N={states.shape[0]}], got {w.shape}")
     powers = jnp.asarray(discount, dtype) ** jnp.arange(states.shape[1], dtype=dtype)
     counts = jnp.einsum("n,l,nls->s", w, powers, jax.nn.one_hot(states, n_states, dtype=dtype))
     return counts / jnp.maximum(w.sum(), 1e-12)
@@ -392,9 +393,9 @@ class Config:
     def __post_init__(self):
         for name, allowed in (("backup", BACKUPS), ("reward_model", REWARD_MODELS), ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+                raise InputError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if any(int(h) < 1 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be >= 1, got {self.hidden}")
+            raise InputError(f"hidden sizes must be >= 1, got {self.hidden}")
         nets.activation(self.activation)
 
 
@@ -435,7 +436,7 @@ class IRLTrainer(NamedTuple):
 
 
 def check_hparams(hp: Hparams) -> Hparams:
-    """Raises ValueError for concrete non-positive learning rates or negative coefficients."""
+    """Raises InputError for concrete non-positive learning rates or negative coefficients."""
     for name in ("lr", "l2_coef", "linf_eps", "init_scale"):
         value = getattr(hp, name)
         if isinstance(value, jax.core.Tracer):
@@ -443,18 +444,18 @@ def check_hparams(hp: Hparams) -> Hparams:
         arr = np.asarray(value, dtype=float)
         bad = arr <= 0 if name == "lr" else arr < 0
         if np.any(bad) or not np.all(np.isfinite(arr)):
-            raise ValueError(f"Hparams.{name} must be {'> 0' if name == 'lr' else '>= 0'} and finite, got {value}")
+            raise InputError(f"Hparams.{name} must be {'> 0' if name == 'lr' else '>= 0'} and finite, got {value}")
     return hp
 
 
 def check_data(data: IRLData) -> IRLData:
     mdp, occ = data
     if jnp.shape(occ) != mdp.initial.shape:
-        raise ValueError(
+        raise InputError(
             f"expert_occupancy must have shape {mdp.initial.shape} (like mdp.initial), got {jnp.shape(occ)}"
         )
     if not isinstance(occ, jax.core.Tracer) and not np.all(np.isfinite(np.asarray(occ))):
-        raise ValueError("expert_occupancy contains NaN or inf")
+        raise InputError("expert_occupancy contains NaN or inf")
     return data
 
 
@@ -680,7 +681,7 @@ def train(config: Config, key: jax.Array, data: IRLData, hparams: Hparams, num_s
     ``jax.jit(jax.vmap(partial(train, config, num_steps=500), in_axes=(0, None, None)))``
     for seeds or ``in_axes=(None, 0, None)`` for a batch of :class:`IRLData`."""
     if num_steps < 1:
-        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+        raise InputError(f"num_steps must be >= 1, got {num_steps}")
     trainer, step_and_plan = _make_train(config)
     state = trainer.init(key, data, hparams)
     r0, pi0 = (jnp.zeros(x.shape, x.dtype) for x in jax.eval_shape(

@@ -32,6 +32,7 @@ import optax
 
 from jaxil import eval as ev, policy as pol
 from jaxil.envs import Env, EnvState
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.policy import PolicySpec
 from jaxil.rl.ppo import episode_metrics
@@ -176,7 +177,7 @@ def buffer_add_where(buf: Buffer, batch: Transition, keep: jax.Array) -> Buffer:
     capacity = jax.tree.leaves(buf.data)[0].shape[0]
     n = keep.shape[0]
     if n > capacity:
-        raise ValueError(f"cannot write {n} rows at once into a buffer of capacity {capacity}")
+        raise InputError(f"cannot write {n} rows at once into a buffer of capacity {capacity}")
     keep = keep.astype(bool)
     slot = (buf.ptr + jnp.cumsum(keep) - 1) % capacity
     idx = jnp.where(keep, slot, capacity)
@@ -245,11 +246,11 @@ def check_demos(demos, env: Env, offline_pair: bool, algo: str) -> None:
     for name, d in parts.items():
         obs_size = np.shape(d.obs)[-1]
         if obs_size != env.spec.obs_size:
-            raise ValueError(f"{algo}: {name}.obs has {obs_size} features per row, env {env.spec.name!r} has "
+            raise InputError(f"{algo}: {name}.obs has {obs_size} features per row, env {env.spec.name!r} has "
                              f"{env.spec.obs_size}")
         action_shape = np.shape(d.action)[np.ndim(d.mask):]
         if tuple(action_shape) != env.spec.action_shape:
-            raise ValueError(f"{algo}: {name}.action rows have shape {tuple(action_shape)}, env "
+            raise InputError(f"{algo}: {name}.action rows have shape {tuple(action_shape)}, env "
                              f"{env.spec.name!r} needs {env.spec.action_shape}")
 
 
@@ -338,22 +339,22 @@ class Config:
 
     def __post_init__(self):
         if self.initial_states not in INITIAL_STATES:
-            raise ValueError(f"unknown initial_states {self.initial_states!r}; choose one of {INITIAL_STATES}")
+            raise InputError(f"unknown initial_states {self.initial_states!r}; choose one of {INITIAL_STATES}")
         sizes = (self.num_envs, self.train_freq, self.num_updates, self.batch_size, self.buffer_size)
         if min(sizes) < 1:
-            raise ValueError(f"num_envs, train_freq, num_updates, batch_size and buffer_size must be >= 1, got {self}")
+            raise InputError(f"num_envs, train_freq, num_updates, batch_size and buffer_size must be >= 1, got {self}")
         if self.learning_starts < 0:
-            raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+            raise InputError(f"learning_starts must be >= 0, got {self.learning_starts}")
         if self.obs_clip is not None and not self.obs_clip > 0:
-            raise ValueError(f"obs_clip must be None or > 0, got {self.obs_clip}")
+            raise InputError(f"obs_clip must be None or > 0, got {self.obs_clip}")
         if not self.obs_std_eps > 0:
-            raise ValueError(f"obs_std_eps must be > 0, got {self.obs_std_eps}")
+            raise InputError(f"obs_std_eps must be > 0, got {self.obs_std_eps}")
         if self.behavior_noise is not None and self.behavior_noise < 0:
-            raise ValueError(f"behavior_noise must be None or >= 0, got {self.behavior_noise}")
+            raise InputError(f"behavior_noise must be None or >= 0, got {self.behavior_noise}")
         if self.policy_average is not None and not 0 < self.policy_average <= 1:
-            raise ValueError(f"policy_average must be None or in (0, 1], got {self.policy_average}")
+            raise InputError(f"policy_average must be None or in (0, 1], got {self.policy_average}")
         if self.policy_average_from is not None and (self.policy_average is None or self.policy_average_from < 0):
-            raise ValueError(f"policy_average_from must be None or >= 0 with policy_average set, got "
+            raise InputError(f"policy_average_from must be None or >= 0 with policy_average set, got "
                              f"policy_average_from={self.policy_average_from}, policy_average={self.policy_average}")
         if not self.offline:
             check_write_fits(self.buffer_size, self.num_envs, self.train_freq, self.absorbing)
@@ -450,7 +451,7 @@ def initial_obs(config: Config, env: Env, key: jax.Array, expert: Transition, st
         return expert.obs
     if config.initial_states == "replay":
         if replay is None:
-            raise ValueError("initial_states='replay' needs replay data: online, or offline with an "
+            raise InputError("initial_states='replay' needs replay data: online, or offline with an "
                              "ExpertAndReplay pair")
         return replay.obs
     if config.offline:

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxil.envs import Env
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.rl import sac
 from jaxil.rl.ppo import episode_metrics
@@ -43,9 +44,9 @@ class Config:
 
     def __post_init__(self):
         if not 0.0 < self.demo_fraction < 1.0:
-            raise ValueError(f"SQIL demo_fraction must be in (0, 1), got {self.demo_fraction}")
+            raise InputError(f"SQIL demo_fraction must be in (0, 1), got {self.demo_fraction}")
         if min(self.split) < 1:
-            raise ValueError(f"SQIL batch of {self.sac.batch_size} with demo_fraction {self.demo_fraction} leaves "
+            raise InputError(f"SQIL batch of {self.sac.batch_size} with demo_fraction {self.demo_fraction} leaves "
                              f"no demo or no replay rows; use sac.batch_size >= 2")
 
     @property

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxil.envs import Env, EnvSpec
+from jaxil.errors import InputError
 from jaxil.types import DEMO_FIELDS, Demos
 
 FORMAT = "jaxil.demos/1"
@@ -25,7 +26,7 @@ FORMAT = "jaxil.demos/1"
 ActFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 
 
-class DemosError(ValueError):
+class DemosError(InputError):
     """Demonstrations that are malformed, corrupt, or do not match the env."""
 
 
@@ -67,7 +68,7 @@ class DemosMeta:
     def from_dict(cls, d: dict) -> "DemosMeta":
         fmt = d.get("format", FORMAT)
         if fmt != FORMAT:
-            raise ValueError(f"unknown format {fmt!r}; this version of jaxil reads {FORMAT!r}")
+            raise InputError(f"unknown format {fmt!r}; this version of jaxil reads {FORMAT!r}")
         return cls(EnvSpec.from_dict(d["env"]), tuple(d["returns"]), str(d.get("source", "")),
                    d.get("expert_return"), d.get("random_return"),
                    dict(d.get("extra", {})))
@@ -289,7 +290,7 @@ def collect(env: Env, act: ActFn, params: Any, key: jax.Array, num_episodes: int
     returns ``[num_episodes]`` as the env counted them (``EnvState.episode_return``).
     """
     if num_episodes < 1:
-        raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
+        raise InputError(f"num_episodes must be >= 1, got {num_episodes}")
     rows, alive, returns = _rollout(params, key, env=env, act=act, num_episodes=int(num_episodes))
     rows, alive = jax.device_get((rows, alive))
     # Time-major [T, E] -> episode-major [E, T]; keep each env's steps up to its first end.
@@ -325,7 +326,7 @@ def _rollout(params, key, *, env: Env, act: ActFn, num_episodes: int):
 def _stored_action(spec: EnvSpec, action: jax.Array, batch: int) -> jax.Array:
     expected = (batch, *spec.action_shape)
     if jnp.shape(action) != expected:
-        raise ValueError(
+        raise InputError(
             f"act returned actions of shape {jnp.shape(action)} for a batch of {batch} observations; expected "
             f"{expected}. act maps obs [B, obs_size] to actions [B] (discrete) or [B, action_size]")
     if spec.discrete:
@@ -369,7 +370,7 @@ def select_trajectories(demos: Demos, n: int, key: jax.Array | None = None, pad_
     demos = _real_rows(demos)
     starts, lengths = _episode_bounds(demos.episode)
     if not 1 <= n <= len(starts):
-        raise ValueError(f"cannot select {n} trajectories: the demos hold {len(starts)}")
+        raise InputError(f"cannot select {n} trajectories: the demos hold {len(starts)}")
     if key is None:
         chosen = np.arange(n)
     else:
@@ -388,7 +389,7 @@ def pad(demos: Demos, size: int) -> Demos:
     demos = _real_rows(demos)
     n = demos.obs.shape[0]
     if size < n:
-        raise ValueError(f"pad_to={size} is smaller than the {n} transitions selected")
+        raise InputError(f"pad_to={size} is smaller than the {n} transitions selected")
     out = _take(demos, np.concatenate([np.arange(n), np.zeros(size - n, np.int64)]))
     return out._replace(mask=(np.arange(size) < n).astype(np.float32))
 
@@ -403,7 +404,7 @@ def stack_subsets(demos: Demos, counts, repeats: int = 1) -> Demos:
     """
     counts = [int(k) for k in counts]
     if not counts or repeats < 1:
-        raise ValueError(f"need at least one count and repeats >= 1, got counts={counts}, repeats={repeats}")
+        raise InputError(f"need at least one count and repeats >= 1, got counts={counts}, repeats={repeats}")
     subsets = [select_trajectories(demos, k) for k in counts]
     size = max(s.obs.shape[0] for s in subsets)
     padded = [pad(s, size) for s in subsets for _ in range(repeats)]
@@ -419,14 +420,14 @@ def subsample(demos: Demos, every: int, offset: int = 0, key: jax.Array | None =
     Padding is dropped; episode ids are unchanged.
     """
     if every < 1 or not 0 <= offset < every:
-        raise ValueError(f"need every >= 1 and 0 <= offset < every, got every={every}, offset={offset}")
+        raise InputError(f"need every >= 1 and 0 <= offset < every, got every={every}, offset={offset}")
     demos = _real_rows(demos)
     starts, lengths = _episode_bounds(demos.episode)
     if key is None:
         offsets = np.full(len(starts), offset)
         short = np.flatnonzero(lengths <= offset)
         if short.size:
-            raise ValueError(f"episode {short[0]} has {lengths[short[0]]} transitions, none at offset {offset}")
+            raise InputError(f"episode {short[0]} has {lengths[short[0]]} transitions, none at offset {offset}")
     else:
         offsets = np.asarray(jax.random.randint(key, (len(starts),), 0, np.minimum(every, lengths)))
     idx = np.concatenate([np.arange(s + o, s + n, every) for s, n, o in zip(starts, lengths, offsets)])

@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxil import envs, eval as ev, experts, policy as pol
 from jaxil.data.demos import DemosError, DemosMeta, collect, make_demos, to_numpy
+from jaxil.errors import InputError
 from jaxil.types import Demos
 
 SOURCES = ("expert", "medium", "random")
@@ -55,10 +56,10 @@ def build(env_name: str, key: jax.Array, expert: int = 10, medium: int = 40, ran
     """
     counts = {"expert": expert, "medium": medium, "random": random}
     if min(counts.values()) < 0 or sum(counts.values()) < 1:
-        raise ValueError(f"episode counts must be >= 0 with at least one episode, got {counts}")
+        raise InputError(f"episode counts must be >= 0 with at least one episode, got {counts}")
     eps = MEDIUM_EPS.get(env_name, 0.5) if medium_eps is None else float(medium_eps)
     if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"medium_eps is a probability in [0, 1], got {eps}")
+        raise InputError(f"medium_eps is a probability in [0, 1], got {eps}")
     env = envs.make(env_name)
     spec, params = experts.load_expert(expert_path or env_name, env)
     act = pol.make_act(spec)
@@ -94,7 +95,7 @@ def concat(parts: list[Demos]) -> Demos:
     Padding rows (``mask == 0``) are dropped, so the result has no padding.
     """
     if not parts:
-        raise ValueError("nothing to concatenate: no demos given")
+        raise InputError("nothing to concatenate: no demos given")
     out, offset = [], 0
     for i, d in enumerate(parts):
         d = to_numpy(d)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from jaxil.envs.core import EnvSpec
+from jaxil.errors import InputError
 
 BRAX_TASKS = ("hopper", "halfcheetah", "walker2d", "ant", "humanoid", "inverted_pendulum", "reacher")
 BRAX_BACKENDS = ("positional", "generalized", "spring", "mjx")
@@ -21,7 +22,7 @@ ANT_ACTUATORS_PER_LEG = 2
 def disabled_leg_mask(action_size: int, disabled_legs: int) -> jnp.ndarray:
     """1 for live actuators, 0 for the hip and ankle of the first ``disabled_legs`` legs."""
     if not 0 <= disabled_legs <= ANT_LEGS:
-        raise ValueError(f"disabled_legs must be in [0, {ANT_LEGS}], got {disabled_legs}")
+        raise InputError(f"disabled_legs must be in [0, {ANT_LEGS}], got {disabled_legs}")
     dead = disabled_legs * ANT_ACTUATORS_PER_LEG
     return jnp.concatenate([jnp.zeros(dead), jnp.ones(action_size - dead)]).astype(jnp.float32)
 
@@ -39,9 +40,9 @@ class BraxCore:
     def __init__(self, name: str, backend: str = DEFAULT_BRAX_BACKEND, episode_length: int = 1000,
                  disabled_legs: int = 0, **kwargs):
         if backend not in BRAX_BACKENDS:
-            raise ValueError(f"unknown Brax backend {backend!r} for env {name!r}; choose one of {BRAX_BACKENDS}")
+            raise InputError(f"unknown Brax backend {backend!r} for env {name!r}; choose one of {BRAX_BACKENDS}")
         if disabled_legs and name != "ant":
-            raise ValueError(f"disabled_legs is an option of ant, not of {name!r}")
+            raise InputError(f"disabled_legs is an option of ant, not of {name!r}")
         from brax import envs as brax_envs
 
         self._env = brax_envs.get_environment(name, backend=backend, **kwargs)

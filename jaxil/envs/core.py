@@ -16,6 +16,8 @@ from typing import Any, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
+from jaxil.errors import InputError
+
 
 @dataclasses.dataclass(frozen=True)
 class EnvSpec:
@@ -140,7 +142,7 @@ class EpisodeEnv:
         a physics step, computed every step under vmap); ``auto`` caches only for
         cores that declare ``expensive_reset = True``."""
         if reset not in ("auto", "fresh", "cached"):
-            raise ValueError(f"reset must be 'auto', 'fresh' or 'cached', got {reset!r}")
+            raise InputError(f"reset must be 'auto', 'fresh' or 'cached', got {reset!r}")
         if reset == "auto":
             reset = "cached" if getattr(core, "expensive_reset", False) else "fresh"
         self.reset_mode = reset
@@ -148,7 +150,7 @@ class EpisodeEnv:
         spec = core.spec
         if max_episode_steps is not None:
             if int(max_episode_steps) <= 0:
-                raise ValueError(
+                raise InputError(
                     f"max_episode_steps must be positive, got {max_episode_steps}"
                 )
             spec = dataclasses.replace(spec, max_episode_steps=int(max_episode_steps))

@@ -12,6 +12,7 @@ import dataclasses
 import jax.numpy as jnp
 
 from jaxil.envs.core import EnvSpec
+from jaxil.errors import InputError
 
 # jaxil name -> (gymnax id, default episode length). Lengths follow Gymnasium.
 GYMNAX_TASKS = {
@@ -34,7 +35,7 @@ class GymnaxCore:
         unknown = set(params) - set(f.name for f in dataclasses.fields(default))
         if unknown:
             fields = sorted(f.name for f in dataclasses.fields(default))
-            raise ValueError(
+            raise InputError(
                 f"unknown option(s) {sorted(unknown)} for env {name!r}; "
                 f"gymnax {gym_id} parameters are {fields}"
             )

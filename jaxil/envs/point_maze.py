@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxil.envs.core import EnvSpec
+from jaxil.errors import InputError
 
 WALLS = {"left": (0.0, 0.65), "right": (0.35, 1.0), "none": (2.0, 2.0)}
 START, GOAL = (0.5, 0.1), (0.5, 0.9)
@@ -27,9 +28,9 @@ START, GOAL = (0.5, 0.1), (0.5, 0.9)
 class PointMazeCore:
     def __init__(self, wall: str = "left", speed: float = 0.05, start_noise: float = 0.02, horizon: int = 100):
         if wall not in WALLS:
-            raise ValueError(f"point_maze wall must be one of {sorted(WALLS)}, got {wall!r}")
+            raise InputError(f"point_maze wall must be one of {sorted(WALLS)}, got {wall!r}")
         if not 0 < speed <= 0.5 or start_noise < 0 or horizon < 1:
-            raise ValueError(f"point_maze needs 0 < speed <= 0.5, start_noise >= 0, horizon >= 1; got "
+            raise InputError(f"point_maze needs 0 < speed <= 0.5, start_noise >= 0, horizon >= 1; got "
                              f"speed={speed}, start_noise={start_noise}, horizon={horizon}")
         self.wall, self.speed, self.start_noise = wall, float(speed), float(start_noise)
         self.spec = EnvSpec(name="point_maze", obs_size=2, action_size=2, discrete=False, max_episode_steps=int(horizon),

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxil.envs.core import EnvSpec, EpisodeEnv
+from jaxil.errors import InputError
 
 LEFT, STAY, RIGHT = 0, 1, 2
 
@@ -30,7 +31,7 @@ class TightropeCore:
 
     def __init__(self, width: int = 4, horizon: int = 100):
         if width < 1 or horizon < 1:
-            raise ValueError(f"tightrope needs width >= 1 and horizon >= 1, got width={width}, horizon={horizon}")
+            raise InputError(f"tightrope needs width >= 1 and horizon >= 1, got width={width}, horizon={horizon}")
         self.width = int(width)
         self.spec = EnvSpec(name="tightrope", obs_size=2 * self.width + 1, action_size=3, discrete=True,
                             max_episode_steps=int(horizon), options=(("horizon", int(horizon)), ("width", self.width)))

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxil.envs.core import EnvSpec
+from jaxil.errors import InputError
 
 # Gridworld / objectworld actions: (d_row, d_col).
 GRID_MOVES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
@@ -92,10 +93,10 @@ def check_mdp(mdp: TabularMDP, atol: float = 1e-4) -> TabularMDP:
     transition rows / initial distribution are not distributions or the discount is
     outside ``(0, 1]``. Returns ``mdp`` unchanged."""
     if not isinstance(mdp.horizon, (int, np.integer)) or mdp.horizon < 1:
-        raise ValueError(f"horizon must be a positive int, got {mdp.horizon!r}")
+        raise InputError(f"horizon must be a positive int, got {mdp.horizon!r}")
     tr = mdp.transitions
     if tr.ndim < 3 or tr.shape[-1] != tr.shape[-3]:
-        raise ValueError(f"transitions must be [..., S, A, S], got shape {tr.shape}")
+        raise InputError(f"transitions must be [..., S, A, S], got shape {tr.shape}")
     batch, s = tr.shape[:-3], tr.shape[-1]
     expect = {
         "initial": (*batch, s),
@@ -105,27 +106,27 @@ def check_mdp(mdp: TabularMDP, atol: float = 1e-4) -> TabularMDP:
     for name, shape in expect.items():
         got = tuple(jnp.shape(getattr(mdp, name)))
         if got != shape:
-            raise ValueError(f"{name} must have shape {shape} for transitions {tr.shape}, got {got}")
+            raise InputError(f"{name} must have shape {shape} for transitions {tr.shape}, got {got}")
     feat = jnp.shape(mdp.features)
     if len(feat) != len(batch) + 2 or tuple(feat[:-1]) != (*batch, s):
-        raise ValueError(f"features must be [..., S={s}, F], got shape {feat}")
+        raise InputError(f"features must be [..., S={s}, F], got shape {feat}")
     arrays = (tr, mdp.initial, mdp.features, mdp.reward, mdp.discount)
     if all(_concrete(x) for x in arrays):
         tr_np = np.asarray(tr)
         if not np.all(np.isfinite(tr_np)) or tr_np.min() < -atol:
-            raise ValueError("transitions must be finite and non-negative")
+            raise InputError("transitions must be finite and non-negative")
         row_err = np.abs(tr_np.sum(-1) - 1.0).max()
         if row_err > atol:
-            raise ValueError(f"transition rows must sum to 1 (worst row is off by {row_err:.3g})")
+            raise InputError(f"transition rows must sum to 1 (worst row is off by {row_err:.3g})")
         init = np.asarray(mdp.initial)
         if init.min() < -atol or np.abs(init.sum(-1) - 1.0).max() > atol:
-            raise ValueError("initial must be a probability distribution over states")
+            raise InputError("initial must be a probability distribution over states")
         disc = np.asarray(mdp.discount)
         if np.any(disc <= 0) or np.any(disc > 1):
-            raise ValueError(f"discount must be in (0, 1], got {disc}")
+            raise InputError(f"discount must be in (0, 1], got {disc}")
         for name in ("features", "reward"):
             if not np.all(np.isfinite(np.asarray(getattr(mdp, name)))):
-                raise ValueError(f"{name} contains NaN or inf")
+                raise InputError(f"{name} contains NaN or inf")
     return mdp
 
 
@@ -146,13 +147,13 @@ def make_mdp(transitions, initial, features, reward, horizon: int, discount=1.0,
 def stack(mdps: Sequence[TabularMDP]) -> TabularMDP:
     """A batch (leading axis) of MDPs with equal shapes and horizon."""
     if not mdps:
-        raise ValueError("stack needs at least one MDP")
+        raise InputError("stack needs at least one MDP")
     horizons = {m.horizon for m in mdps}
     if len(horizons) != 1:
-        raise ValueError(f"MDPs in a batch must share the horizon, got {sorted(horizons)}")
+        raise InputError(f"MDPs in a batch must share the horizon, got {sorted(horizons)}")
     shapes = {tuple(jnp.shape(x) for x in jax.tree.leaves(m)) for m in mdps}
     if len(shapes) != 1:
-        raise ValueError(f"MDPs in a batch must have equal shapes, got {sorted(shapes)}")
+        raise InputError(f"MDPs in a batch must have equal shapes, got {sorted(shapes)}")
     return jax.tree.map(lambda *xs: jnp.stack(xs), *mdps)
 
 
@@ -162,7 +163,7 @@ def stack(mdps: Sequence[TabularMDP]) -> TabularMDP:
 def _as_size(size) -> tuple[int, int]:
     h, w = (size, size) if np.isscalar(size) else tuple(size)
     if int(h) < 1 or int(w) < 1 or int(h) * int(w) < 2:
-        raise ValueError(f"grid size must be at least 2 cells, got {size!r}")
+        raise InputError(f"grid size must be at least 2 cells, got {size!r}")
     return int(h), int(w)
 
 
@@ -172,13 +173,13 @@ def _wall_mask(walls, h: int, w: int) -> np.ndarray:
     arr = np.asarray(walls)
     if arr.dtype == bool:
         if arr.shape != (h, w):
-            raise ValueError(f"a boolean wall mask must have shape {(h, w)}, got {arr.shape}")
+            raise InputError(f"a boolean wall mask must have shape {(h, w)}, got {arr.shape}")
         return arr.copy()
     mask = np.zeros((h, w), bool)
     for cell in walls:
         r, c = (int(v) for v in cell)
         if not (0 <= r < h and 0 <= c < w):
-            raise ValueError(f"wall {cell!r} is outside the {h}x{w} grid")
+            raise InputError(f"wall {cell!r} is outside the {h}x{w} grid")
         mask[r, c] = True
     return mask
 
@@ -188,7 +189,7 @@ def grid_transitions(h: int, w: int, slip: float, walls: np.ndarray | None = Non
     otherwise a uniformly random move of :data:`GRID_MOVES`; moving off the grid or
     into a wall leaves the agent in place. Wall cells self-loop (unreachable)."""
     if not 0.0 <= slip <= 1.0:
-        raise ValueError(f"slip must be in [0, 1], got {slip}")
+        raise InputError(f"slip must be in [0, 1], got {slip}")
     walls = np.zeros((h, w), bool) if walls is None else walls
     n, k = h * w, len(GRID_MOVES)
     # dest[s, m]: the cell that move m leads to from s.
@@ -239,16 +240,16 @@ def gridworld(
     wall = _wall_mask(walls, h, w)
     goal = (h - 1, w - 1) if goal is None else tuple(goal)
     if not (0 <= goal[0] < h and 0 <= goal[1] < w) or wall[goal]:
-        raise ValueError(f"goal {goal} must be a free cell of the {h}x{w} grid")
+        raise InputError(f"goal {goal} must be a free cell of the {h}x{w} grid")
     n = h * w
     if isinstance(start, str):
         if start != "uniform":
-            raise ValueError(f"start must be a (row, col) cell or 'uniform', got {start!r}")
+            raise InputError(f"start must be a (row, col) cell or 'uniform', got {start!r}")
         initial = (~wall).reshape(-1).astype(float)
         initial /= initial.sum()
     else:
         if not (0 <= start[0] < h and 0 <= start[1] < w) or wall[tuple(start)]:
-            raise ValueError(f"start {start} must be a free cell of the {h}x{w} grid")
+            raise InputError(f"start {start} must be a free cell of the {h}x{w} grid")
         initial = np.eye(n)[start[0] * w + start[1]]
     reward = np.full(n, float(step_reward))
     reward[wall.reshape(-1)] = 0.0
@@ -258,7 +259,7 @@ def gridworld(
     elif features == "xy":
         feats = _grid_xy(h, w)
     else:
-        raise ValueError(f"features must be 'onehot' or 'xy', got {features!r}")
+        raise InputError(f"features must be 'onehot' or 'xy', got {features!r}")
     return make_mdp(
         grid_transitions(h, w, slip, wall), initial, feats, reward,
         horizon=2 * (h + w) if horizon is None else horizon, discount=discount,
@@ -288,9 +289,9 @@ def cliff_world(
     ``xy``. Defaults follow the ``imitation`` MCE IRL tutorial (7 x 4, horizon 8).
     """
     if width < 3 or height < 2:
-        raise ValueError(f"cliff world needs width >= 3 and height >= 2, got {width}x{height}")
+        raise InputError(f"cliff world needs width >= 3 and height >= 2, got {width}x{height}")
     if not 0.0 <= fail_p <= 1.0:
-        raise ValueError(f"fail_p must be in [0, 1], got {fail_p}")
+        raise InputError(f"fail_p must be in [0, 1], got {fail_p}")
     n = width * height
 
     def cell(r, c):
@@ -314,7 +315,7 @@ def cliff_world(
     elif features == "xy":
         feats = _grid_xy(height, width)
     else:
-        raise ValueError(f"features must be 'onehot' or 'xy', got {features!r}")
+        raise InputError(f"features must be 'onehot' or 'xy', got {features!r}")
     return make_mdp(tr, np.eye(n)[0], feats, reward, horizon=horizon, discount=discount)
 
 
@@ -345,7 +346,7 @@ def objectworld(
     """
     n = int(grid_size)
     if n < 2 or n_colors < 2 or not 1 <= n_objects <= n * n:
-        raise ValueError(
+        raise InputError(
             f"objectworld needs grid_size >= 2, n_colors >= 2 and 1 <= n_objects <= grid cells, "
             f"got grid_size={grid_size}, n_colors={n_colors}, n_objects={n_objects}"
         )
@@ -414,14 +415,14 @@ def random_mdp(
     normal ``w`` (scaled by ``1 / sqrt(F)``). Pure in ``key``.
     """
     if n_states < 2 or n_actions < 1 or not 1 <= branching <= n_states:
-        raise ValueError(
+        raise InputError(
             f"random_mdp needs n_states >= 2, n_actions >= 1 and 1 <= branching <= n_states, "
             f"got {n_states}, {n_actions}, {branching}"
         )
     if features not in ("gaussian", "onehot"):
-        raise ValueError(f"features must be 'gaussian' or 'onehot', got {features!r}")
+        raise InputError(f"features must be 'gaussian' or 'onehot', got {features!r}")
     if features == "gaussian" and n_features < 1:
-        raise ValueError(f"n_features must be >= 1, got {n_features}")
+        raise InputError(f"n_features must be >= 1, got {n_features}")
     dtype = jnp.result_type(float)
     tr, initial, feats, reward = _random_mdp_arrays(key, n_states, n_actions, branching, n_features, features, dtype)
     mdp = TabularMDP(tr, initial, feats, reward, jnp.asarray(discount, dtype), int(horizon))
@@ -463,7 +464,7 @@ def _time_policy(policy: jax.Array, horizon: int) -> jax.Array:
     if policy.ndim == 2:
         return jnp.broadcast_to(policy, (horizon, *policy.shape))
     if policy.ndim != 3 or policy.shape[0] != horizon:
-        raise ValueError(f"policy must be [S, A] or [T={horizon}, S, A], got shape {policy.shape}")
+        raise InputError(f"policy must be [S, A] or [T={horizon}, S, A], got shape {policy.shape}")
     return policy
 
 
@@ -505,9 +506,9 @@ class TabularCore:
     def __init__(self, mdp: TabularMDP, name: str = "tabular", obs: str = "onehot", options: tuple = ()):
         check_mdp(mdp)
         if mdp.batch_shape:
-            raise ValueError(f"TabularCore needs a single MDP, got a batch of shape {mdp.batch_shape}")
+            raise InputError(f"TabularCore needs a single MDP, got a batch of shape {mdp.batch_shape}")
         if obs not in ("onehot", "features"):
-            raise ValueError(f"obs must be 'onehot' or 'features', got {obs!r}")
+            raise InputError(f"obs must be 'onehot' or 'features', got {obs!r}")
         self.mdp = mdp
         self.obs_kind = obs
         table = jnp.eye(mdp.n_states) if obs == "onehot" else mdp.features
@@ -547,16 +548,16 @@ _KEYED = ("objectworld", "random_mdp")
 def make_mdp_by_name(name: str, seed: int = 0, **options) -> TabularMDP:
     """The named generator's MDP; ``seed`` keys the random ones."""
     if name not in TABULAR_TASKS:
-        raise ValueError(f"unknown tabular MDP {name!r}; known: {sorted(TABULAR_TASKS)}")
+        raise InputError(f"unknown tabular MDP {name!r}; known: {sorted(TABULAR_TASKS)}")
     gen = TABULAR_TASKS[name]
     try:
         if name in _KEYED:
             return gen(jax.random.PRNGKey(seed), **options)
         if seed != 0:
-            raise ValueError(f"{name!r} is deterministic and takes no seed")
+            raise InputError(f"{name!r} is deterministic and takes no seed")
         return gen(**options)
     except TypeError as e:  # unknown keyword: name it in a ValueError
-        raise ValueError(f"bad option(s) for tabular env {name!r}: {e}") from None
+        raise InputError(f"bad option(s) for tabular env {name!r}: {e}") from None
 
 
 def tabular_core(name: str, obs: str = "onehot", seed: int = 0, **options) -> TabularCore:

@@ -22,6 +22,7 @@ import optax
 
 from jaxil import nets, policy as pol
 from jaxil.envs import Env, EnvState
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.types import Transition
 
@@ -53,9 +54,9 @@ class Config:
     def __post_init__(self):
         batch = self.num_envs * self.num_steps
         if min(self.num_envs, self.num_steps, self.num_minibatches, self.update_epochs) < 1:
-            raise ValueError(f"PPO sizes must be >= 1, got {self}")
+            raise InputError(f"PPO sizes must be >= 1, got {self}")
         if batch % self.num_minibatches:
-            raise ValueError(
+            raise InputError(
                 f"num_minibatches={self.num_minibatches} must divide num_envs*num_steps={batch}"
             )
 

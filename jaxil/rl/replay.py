@@ -11,6 +11,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxil.errors import InputError
 from jaxil.types import Transition
 
 
@@ -23,7 +24,7 @@ class Buffer(NamedTuple):
 def buffer_init(example: Transition, capacity: int) -> Buffer:
     """An empty buffer whose rows look like ``example`` (one transition, no batch axis)."""
     if capacity < 1:
-        raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
+        raise InputError(f"buffer capacity must be >= 1, got {capacity}")
     data = jax.tree.map(lambda x: jnp.zeros((capacity, *jnp.shape(x)), jnp.asarray(x).dtype), example)
     return Buffer(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
@@ -34,7 +35,7 @@ def check_write_fits(buffer_size: int, num_envs: int, train_freq: int, absorbing
     same write (``buffer_add`` wraps), so the error comes here rather than at trace time."""
     rows = num_envs * train_freq * (2 if absorbing else 1)
     if rows > buffer_size:
-        raise ValueError(f"buffer_size={buffer_size} cannot hold one step's {rows} rows (num_envs={num_envs} x "
+        raise InputError(f"buffer_size={buffer_size} cannot hold one step's {rows} rows (num_envs={num_envs} x "
                          f"train_freq={train_freq}{' x 2 with absorbing rows' if absorbing else ''})")
 
 

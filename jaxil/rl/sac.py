@@ -29,6 +29,7 @@ import optax
 
 from jaxil import nets, policy as pol
 from jaxil.envs import Env, EnvState
+from jaxil.errors import InputError
 from jaxil.loop import Trainer
 from jaxil.rl.ppo import RewardFn, episode_metrics  # episode_metrics reads .transition / .episode_return
 from jaxil.rl.replay import Buffer, buffer_add, buffer_init, buffer_sample, check_write_fits
@@ -64,9 +65,9 @@ class Config:
     def __post_init__(self):
         sizes = (self.num_envs, self.train_freq, self.num_updates, self.buffer_size, self.batch_size)
         if min(sizes) < 1:
-            raise ValueError(f"SAC sizes must be >= 1, got {self}")
+            raise InputError(f"SAC sizes must be >= 1, got {self}")
         if self.learning_starts < 0:
-            raise ValueError(f"learning_starts must be >= 0, got {self.learning_starts}")
+            raise InputError(f"learning_starts must be >= 0, got {self.learning_starts}")
         check_write_fits(self.buffer_size, self.num_envs, self.train_freq)
 
     @property
@@ -128,7 +129,7 @@ class Rollout(NamedTuple):
 
 def policy_spec(config: Config, env: Env) -> pol.PolicySpec:
     if env.spec.discrete:
-        raise ValueError(f"SAC needs continuous actions; {env.spec.name!r} is discrete (use ppo)")
+        raise InputError(f"SAC needs continuous actions; {env.spec.name!r} is discrete (use ppo)")
     return pol.PolicySpec(env.spec, "tanh_gaussian", tuple(config.hidden), config.activation)
 
 
