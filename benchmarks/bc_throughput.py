@@ -144,7 +144,7 @@ def main() -> None:
     result = {"benchmark": "bc_throughput", "date": date, "device": device, "cpu_count": os.cpu_count(),
               "platform": platform.platform(), "jax": jax.__version__, "hidden": HIDDEN, "batch_size": BATCH,
               "updates": args.updates, "jaxil": rows, "imitation": peer, "goal": goal}
-    stem = report.result_stem(args.out, "bc_throughput", date)
+    stem = report.result_stem(args.out, "bc_throughput", date, device=device)
     report.save_json(stem, result)
     lines = [f"# BC gradient steps/s ({date}, {device}, {os.cpu_count()} cores)", "",
              f"MLP {HIDDEN}, batch {BATCH}, {args.updates} updates per seed, median of {args.reps}.", "",

@@ -225,7 +225,7 @@ def main() -> None:
     jaxil.set_cpu_device_count(args.cpu_devices or None)  # before the first computation
     models = args.models.split(",")
     result = run(models, [int(s) for s in args.seeds.split(",")], args.iters, args.reps, args.imitation_runs)
-    stem = report.result_stem(args.out, "mce_irl", result["date"], args.tag)
+    stem = report.result_stem(args.out, "mce_irl", result["date"], args.tag, device=result["device"])
     report.save_json(stem, result)
     print(report.save_markdown(stem, _markdown(result)))
 

@@ -160,7 +160,7 @@ def main(argv=None):
     if not args.no_sqil:
         result["sqil"] = run_sqil(args.sqil_seeds)
     result["total_wall_s"] = time.perf_counter() - start
-    stem = report.result_stem(args.out, "offline_rl", result["date"], args.tag)
+    stem = report.result_stem(args.out, "offline_rl", result["date"], args.tag, device=result["device"])
     report.save_json(stem, result, indent=2)
     print(report.save_markdown(stem, markdown(result)))
 

@@ -259,7 +259,8 @@ def device_scaling(name: str, seeds: int, device_counts, quick: bool = True, rep
 
 
 def write_report(rows: list[dict], meta: dict, out_dir: str) -> str:
-    stem = report.result_stem(out_dir, "seed_scaling", meta["date"], "quick" if meta["quick"] else "")
+    stem = report.result_stem(out_dir, "seed_scaling", meta["date"], "quick" if meta["quick"] else "",
+                               device=meta["device"])
     report.save_json(stem, {"meta": meta, "rows": rows}, indent=2)
     fmt = lambda x, spec: "-" if x is None else format(x, spec)
     lines = [f"# Seed scaling ({meta['device']}, {meta['cpu_count']} CPU cores, jax {meta['jax']}"
@@ -307,8 +308,9 @@ def main(argv=None) -> None:
     if args.devices:  # per-seed cost vs number of devices, written as JSON only
         rows = device_scaling(names[0], seeds[-1], [int(d) for d in args.devices.split(",")], args.quick, reps,
                               log=lambda m: print(m, flush=True))
-        stem = report.result_stem(args.out, "device_scaling", datetime.date.today().isoformat())
-        report.save_json(stem, {"device": device_name(), "num_devices": len(jax.devices()), "rows": rows}, indent=2)
+        device = device_name()
+        stem = report.result_stem(args.out, "device_scaling", datetime.date.today().isoformat(), device=device)
+        report.save_json(stem, {"device": device, "num_devices": len(jax.devices()), "rows": rows}, indent=2)
         print("wrote", stem + ".json")
         return
     rows = run(names, seeds, args.quick, reps, log=lambda m: print(m, flush=True))

@@ -130,7 +130,7 @@ def main(argv=None) -> None:
     rows = [run(int(t), args.env_steps, args.seed) for t in args.trajectories.split(",")]
     meta = {"date": time.strftime("%Y-%m-%d"), "device": device_name(), "jax": jax.__version__}
     command = "python -m benchmarks.valuedice_gradients " + " ".join(argv if argv is not None else sys.argv[1:])
-    stem = result_stem(args.out, "valuedice_gradients", meta["date"])
+    stem = result_stem(args.out, "valuedice_gradients", meta["date"], device=meta["device"])
     save_json(stem, {"meta": meta, "command": command, "rows": rows})
     save_markdown(stem, report(rows, meta, command))
     print(f"wrote {stem}.json and .md")
