@@ -398,11 +398,12 @@ def main(argv=None) -> None:
     # instead of hours in, after the online part's results were computed but not yet written.
     online_set, offline_set = check_args(p, args, wanted)
     online, offline, replay_info = [], [], {}
-    date = datetime.date.today().isoformat()
+    # One date and device name the results and the policies beside them (the json points at that folder).
+    date, device = datetime.date.today().isoformat(), device_name()
     policy_dir = None
     if args.save_policies:
         # Refused before training: policies of two runs in one folder could not be told apart.
-        policy_dir = result_stem(args, date, device_name()) + "-policies"
+        policy_dir = result_stem(args, date, device) + "-policies"
         if args.part == "offline":
             p.error("--save-policies saves the online part's policies; --part offline has none")
         if os.path.isdir(policy_dir) and os.listdir(policy_dir):
@@ -424,7 +425,7 @@ def main(argv=None) -> None:
             for name, s in offline_set.items():
                 if not wanted or name in wanted:
                     offline.append(run_offline(name, s, env, expert, replay, args.seeds or 5))
-    meta = {"device": device_name(), "backend": jax.default_backend(), "jax": jax.__version__,
+    meta = {"device": device, "backend": jax.default_backend(), "jax": jax.__version__,
             "jaxil": jaxil.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "date": date, "quick": args.quick, "overrides": args.assignments}
     write(args, meta, online, offline, replay_info)
